@@ -1,0 +1,265 @@
+"""Frozen specifications: every experiment is described by plain, hashable, JSON-able values.
+
+A spec is validated once, in ``__post_init__``; a spec that exists is valid. The canonical
+JSON of a spec (``spec_json``) is what the disk cache keys on, so two equal specs always
+share their results and any changed field gives a new key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._validation import check_float, check_int, check_options
+
+SCHEMA_VERSION = 1
+
+ARCHS = ("two_layer_relu", "deep_linear", "mlp", "vgg", "resnet")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
+DATASETS = ("teacher_student", "linear_regression", "digits", "mnist", "fashion_mnist",
+            "cifar10", "mnist1d")
+BN_POLICIES = ("recompute", "eval")
+
+
+def spec_dict(spec: Any) -> dict:
+    """Plain-dict form of a spec (nested specs become dicts, tuples become lists)."""
+    return json.loads(spec_json(spec))
+
+
+def spec_json(spec: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) of a spec or a dict of specs."""
+    def default(o):
+        if dataclasses.is_dataclass(o):
+            return {"__type__": type(o).__name__, **dataclasses.asdict(o)}
+        raise TypeError(f"cannot serialise {type(o).__name__} in a spec")
+    if dataclasses.is_dataclass(spec):
+        spec = {"__type__": type(spec).__name__, **dataclasses.asdict(spec)}
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"), default=default)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data, how much of it, and how to make it (for synthetic sets).
+
+    name : one of DATASETS. ``digits`` (scikit-learn's embedded 8x8 digits) is the default:
+        it needs no download. Image sets are read from ``data_dir`` (or the environment
+        variable LANDSCAPE_DATA_DIR, or ./data, or ../shared/data) and never downloaded.
+    n_train, n_test : keep the first n examples (None = all available).
+    seed : seed of synthetic data and of the train/test split of ``digits``.
+    input_dim, teacher_neurons : d and M of the paper's teacher-student set (Assumption 5),
+        and d of the linear-regression set (y = Q x with Q of shape (output_dim, d)).
+    """
+    name: str = "digits"
+    n_train: int | None = None
+    n_test: int | None = None
+    seed: int = 0
+    input_dim: int = 4               # d (synthetic sets only)
+    teacher_neurons: int = 4         # M, teacher-student only; M <= d
+    output_dim: int = 1              # rows of Q, linear regression only
+    data_dir: str | None = None      # not part of the result: excluded from cache keys
+
+    def __post_init__(self):
+        c = "DataSpec"
+        check_options(self.name, "name", c, DATASETS)
+        check_int(self.n_train, "n_train", c, lo=1, allow_none=True)
+        check_int(self.n_test, "n_test", c, lo=1, allow_none=True)
+        check_int(self.seed, "seed", c, lo=0)
+        check_int(self.input_dim, "input_dim", c, lo=1, hi=100_000)
+        check_int(self.teacher_neurons, "teacher_neurons", c, lo=1, hi=self.input_dim)
+        check_int(self.output_dim, "output_dim", c, lo=1, hi=10_000)
+
+    def key_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("data_dir")
+        return d
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture with its width knobs. Built deterministically by ``build_model(spec, seed)``.
+
+    arch : ``two_layer_relu`` (the paper's student f(x) = sum_i relu(w_i . x), no output
+        weights; ``width`` = m), ``deep_linear`` (A_L ... A_1 x, ``depth`` = L matrices),
+        ``mlp`` (``depth`` hidden layers of ``width`` units, or explicit ``hidden``),
+        ``vgg`` and ``resnet`` (``variant`` picks the layout, ``width`` multiplies channels;
+        width=64 is the standard VGG16/ResNet18 base).
+    input_shape : shape of one input, e.g. (784,) or (1, 28, 28) or (3, 32, 32).
+    n_outputs : classes (classification) or outputs (regression).
+    init_scale : multiplies every parameter of the default initialisation.
+    """
+    arch: str = "mlp"
+    width: int = 64
+    depth: int = 2
+    input_shape: tuple = (64,)
+    n_outputs: int = 10
+    activation: str = "relu"
+    init_scale: float = 1.0
+    dropout: float = 0.0
+    batch_norm: bool = False
+    bias: bool = True
+    hidden: tuple | None = None      # explicit MLP hidden sizes, e.g. (500, 300); overrides width/depth
+    variant: str = "small"           # vgg: small | vgg11 | vgg16; resnet: small | resnet18 | resnet34
+
+    def __post_init__(self):
+        c = "ModelSpec"
+        check_options(self.arch, "arch", c, ARCHS)
+        check_int(self.width, "width", c, lo=1, hi=1_000_000,)
+        check_int(self.depth, "depth", c, lo=1, hi=64)
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        if not self.input_shape or any(s < 1 for s in self.input_shape):
+            raise ValueError(f"The 'input_shape' parameter of ModelSpec must be a non-empty tuple of "
+                             f"positive ints. Got {self.input_shape!r} instead.")
+        check_int(self.n_outputs, "n_outputs", c, lo=1, hi=1_000_000)
+        check_options(self.activation, "activation", c, ACTIVATIONS)
+        check_float(self.init_scale, "init_scale", c, lo=0.0, lo_open=True, hi=1e6)
+        check_float(self.dropout, "dropout", c, lo=0.0, hi=0.95)
+        if self.hidden is not None:
+            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+            if any(h < 1 for h in self.hidden):
+                raise ValueError(f"The 'hidden' parameter of ModelSpec must hold positive ints. "
+                                 f"Got {self.hidden!r} instead.")
+        if self.arch == "vgg":
+            check_options(self.variant, "variant", c, ("small", "vgg11", "vgg16"))
+        if self.arch == "resnet":
+            check_options(self.variant, "variant", c, ("small", "resnet18", "resnet34"))
+        if self.arch in ("vgg", "resnet") and len(self.input_shape) != 3:
+            raise ValueError(f"The 'input_shape' parameter of ModelSpec must be (channels, height, "
+                             f"width) for arch={self.arch!r}. Got {self.input_shape!r} instead.")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How one minimum is trained. Stopping: ``epochs`` passes over the data, or earlier once
+    the full-training-set accuracy reaches ``target_train_acc`` or the loss falls below
+    ``target_train_loss`` (checked after each epoch)."""
+    optimizer: str = "adam"          # adam | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9            # sgd only
+    batch_size: int = 128
+    epochs: int = 20
+    lr_schedule: str = "constant"    # constant | cosine
+    target_train_acc: float | None = None   # in [0, 1]
+    target_train_loss: float | None = None
+    device: str = "auto"             # auto | cpu | cuda; not part of the result's key
+
+    def __post_init__(self):
+        c = "TrainSpec"
+        check_options(self.optimizer, "optimizer", c, ("adam", "sgd"))
+        check_float(self.lr, "lr", c, lo=0.0, lo_open=True, hi=100.0)
+        check_float(self.weight_decay, "weight_decay", c, lo=0.0, hi=10.0)
+        check_float(self.momentum, "momentum", c, lo=0.0, hi=0.999)
+        check_int(self.batch_size, "batch_size", c, lo=1, hi=1_000_000)
+        check_int(self.epochs, "epochs", c, lo=1, hi=100_000)
+        check_options(self.lr_schedule, "lr_schedule", c, ("constant", "cosine"))
+        check_float(self.target_train_acc, "target_train_acc", c, lo=0.0, hi=1.0, allow_none=True)
+        check_float(self.target_train_loss, "target_train_loss", c, lo=0.0, allow_none=True)
+        check_options(self.device, "device", c, ("auto", "cpu", "cuda"))
+
+    def key_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("device")
+        return d
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A dataset, a model and a training recipe: everything that defines a family of minima."""
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    n_minima: int = 3
+    seeds: tuple | None = None       # default: 0 .. n_minima-1
+
+    def __post_init__(self):
+        check_int(self.n_minima, "n_minima", "Experiment", lo=1, hi=1000)
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+            if len(self.seeds) != self.n_minima:
+                raise ValueError(f"The 'seeds' parameter of Experiment must hold n_minima="
+                                 f"{self.n_minima} seeds. Got {len(self.seeds)} instead.")
+
+    @property
+    def seed_list(self) -> tuple:
+        return self.seeds if self.seeds is not None else tuple(range(self.n_minima))
+
+    def replace(self, **changes) -> "Experiment":
+        """A copy with fields of the nested specs replaced, e.g. ``replace(**{"model.width": 32})``."""
+        parts = {"data": {}, "model": {}, "train": {}, "": {}}
+        for k, v in changes.items():
+            head, _, tail = k.partition(".")
+            if tail:
+                if head not in parts or head == "":
+                    raise ValueError(f"Unknown spec field {k!r}: expected data.*, model.* or train.*")
+                parts[head][tail] = v
+            else:
+                parts[""][k] = v
+        data = dataclasses.replace(self.data, **parts["data"])
+        model = dataclasses.replace(self.model, **parts["model"])
+        train = dataclasses.replace(self.train, **parts["train"])
+        return dataclasses.replace(self, data=data, model=model, train=train, **parts[""])
+
+
+def _preset_table() -> dict[str, Experiment]:
+    ts = DataSpec("teacher_student", n_train=2000, n_test=1000, input_dim=4, teacher_neurons=4)
+    return {
+        # Embedded default: scikit-learn digits, a small MLP; every page answers in seconds.
+        "digits-mlp": Experiment(
+            DataSpec("digits"),
+            ModelSpec("mlp", width=64, depth=2, input_shape=(64,), n_outputs=10),
+            TrainSpec("adam", lr=3e-3, batch_size=64, epochs=30, target_train_acc=1.0),
+            n_minima=4),
+        # Tiny setting for tests and teaching demos: seconds end to end.
+        "tiny": Experiment(
+            DataSpec("digits", n_train=400, n_test=200),
+            ModelSpec("mlp", width=16, depth=1, input_shape=(64,), n_outputs=10),
+            TrainSpec("adam", lr=1e-2, batch_size=100, epochs=15),
+            n_minima=3),
+        # The paper's Section 3 student (Figure 3): d = M = 4, squared loss, no output weights.
+        "teacher-student": Experiment(
+            ts, ModelSpec("two_layer_relu", width=64, input_shape=(4,), n_outputs=1, bias=False,
+                          init_scale=0.5),
+            TrainSpec("adam", lr=3e-3, batch_size=200, epochs=200, target_train_loss=1e-6),
+            n_minima=2),
+        # Deep linear network of Section 4 (Figure 4): L = 2, d = m.
+        "linear-net": Experiment(
+            DataSpec("linear_regression", n_train=1000, n_test=500, input_dim=8),
+            ModelSpec("deep_linear", width=8, depth=2, input_shape=(8,), n_outputs=1, bias=False),
+            TrainSpec("adam", lr=3e-3, batch_size=100, epochs=200, target_train_loss=1e-7),
+            n_minima=2),
+        # The paper's FNN 784-500-300-10 on MNIST (Tables 1-2): Adam lr 1e-3, batch 200.
+        "mnist-fnn": Experiment(
+            DataSpec("mnist"),
+            ModelSpec("mlp", hidden=(500, 300), input_shape=(1, 28, 28), n_outputs=10),
+            TrainSpec("adam", lr=1e-3, batch_size=200, epochs=20, target_train_acc=0.999),
+            n_minima=5),
+        "fashion-mlp": Experiment(
+            DataSpec("fashion_mnist", n_train=10000),
+            ModelSpec("mlp", width=256, depth=2, input_shape=(1, 28, 28), n_outputs=10),
+            TrainSpec("adam", lr=1e-3, batch_size=200, epochs=20),
+            n_minima=3),
+        # GPU presets (CIFAR-10 subset from the shared data folder).
+        "cifar-vgg16": Experiment(
+            DataSpec("cifar10"),
+            ModelSpec("vgg", width=64, variant="vgg16", input_shape=(3, 32, 32), n_outputs=10,
+                      batch_norm=True),
+            TrainSpec("adam", lr=5e-3, batch_size=200, epochs=60, target_train_acc=0.999),
+            n_minima=5),
+        "cifar-resnet18": Experiment(
+            DataSpec("cifar10"),
+            ModelSpec("resnet", width=64, variant="resnet18", input_shape=(3, 32, 32), n_outputs=10,
+                      batch_norm=True),
+            TrainSpec("adam", lr=5e-3, batch_size=200, epochs=60, target_train_acc=0.999),
+            n_minima=5),
+    }
+
+
+PRESETS: dict[str, Experiment] = _preset_table()
+DEFAULT_PRESET = "digits-mlp"
+
+
+def preset(name: str) -> Experiment:
+    """Return the named preset; raise a ValueError that lists the known names."""
+    check_options(name, "name", "preset", tuple(PRESETS))
+    return PRESETS[name]

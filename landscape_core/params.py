@@ -1,0 +1,103 @@
+"""Parameters as flat vectors, and the BatchNorm policy for interpolated points.
+
+Conventions: a flat vector ``theta`` of shape (D,) holds every *trainable* parameter in
+``named_parameters`` order; BatchNorm running statistics are buffers and are excluded, so
+distances and path lengths are L2 norms over trainable parameters only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """Names, shapes and offsets of a model's trainable parameters inside a flat vector."""
+    names: tuple
+    shapes: tuple
+    offsets: tuple   # start of each tensor; offsets[-1] + numel[-1] == dim
+
+    @classmethod
+    def of(cls, model: nn.Module) -> "ParamLayout":
+        names, shapes, offsets, pos = [], [], [], 0
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            names.append(name)
+            shapes.append(tuple(p.shape))
+            offsets.append(pos)
+            pos += p.numel()
+        return cls(tuple(names), tuple(shapes), tuple(offsets + [pos]))
+
+    @property
+    def dim(self) -> int:
+        return self.offsets[-1]
+
+    def slice_of(self, name: str) -> slice:
+        i = self.names.index(name)
+        return slice(self.offsets[i], self.offsets[i + 1])
+
+
+def _layout(model_or_layout) -> ParamLayout:
+    return model_or_layout if isinstance(model_or_layout, ParamLayout) else ParamLayout.of(model_or_layout)
+
+
+def flatten(model: nn.Module) -> torch.Tensor:
+    """Copy a model's trainable parameters into one new vector of shape (D,)."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad]).clone()
+
+
+def unflatten(theta: torch.Tensor, model_or_layout) -> dict:
+    """Views of ``theta`` (shape (D,)) shaped like the model's parameters, keyed by name.
+
+    Only slicing and ``view`` are used, so the function works under ``torch.func.vmap`` and
+    keeps gradients flowing to ``theta``.
+    """
+    layout = _layout(model_or_layout)
+    if theta.shape[-1] != layout.dim:
+        raise ValueError(f"The 'theta' parameter of unflatten must have {layout.dim} entries (the "
+                         f"model's trainable parameters). Got shape {tuple(theta.shape)} instead.")
+    return {name: theta[start:stop].view(shape)
+            for name, shape, start, stop in zip(layout.names, layout.shapes, layout.offsets[:-1],
+                                                layout.offsets[1:])}
+
+
+def load_flat(model: nn.Module, theta: torch.Tensor) -> nn.Module:
+    """Write ``theta`` into ``model``'s parameters in place (for the evaluator's private copy)."""
+    with torch.no_grad():
+        for name, view in unflatten(theta, model).items():
+            model.get_parameter(name).copy_(view)
+    return model
+
+
+def bn_buffers(model: nn.Module) -> dict:
+    """BatchNorm running statistics (and any other buffers) as a dict of tensors."""
+    return {k: v.detach().clone() for k, v in model.named_buffers()}
+
+
+@torch.no_grad()
+def recompute_bn_stats(model: nn.Module, X: torch.Tensor, batch_size: int = 500) -> nn.Module:
+    """Recompute BatchNorm running statistics of ``model`` on inputs ``X`` (exact averages).
+
+    Running statistics are reset and accumulated with ``momentum=None`` (a cumulative
+    average over batches), the policy of Garipov et al. and Sonthalia et al. for evaluating
+    interpolated networks. The model is returned in eval mode.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model.eval()
+    saved = [(m, m.momentum) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for m in model.modules():  # statistics of the deterministic network: no dropout noise
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+    for i in range(0, X.shape[0], batch_size):
+        model(X[i:i + batch_size])
+    for m, mom in saved:
+        m.momentum = mom
+    return model.eval()
