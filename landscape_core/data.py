@@ -1,4 +1,4 @@
-"""Datasets for loss-landscape experiments: synthetic sets, scikit-learn digits, offline image files.
+"""Datasets for loss-landscape experiments: synthetic sets, scikit-learn digits, offline images.
 
 Nothing is ever downloaded. Image sets are read from the first folder that holds them among
 those listed by :func:`resolve_data_dir`; when none does, :class:`DataNotFoundError` names
@@ -31,10 +31,12 @@ _IDX_LAYOUTS = {"mnist": ("mnist", "MNIST/raw", "."),
                 "fashion_mnist": ("fashion-mnist", "fashion_mnist", "FashionMNIST/raw")}
 _IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_IDX_STATS = {"mnist": ("MNIST", 0.1307, 0.3081), "fashion_mnist": ("Fashion-MNIST", 0.2860, 0.3530)}
+_IDX_STATS = {"mnist": ("MNIST", "0.1307", "0.3081"),
+              "fashion_mnist": ("Fashion-MNIST", "0.2860", "0.3530")}
 _CIFAR_LAYOUTS = ("cifar-10-batches-bin", "cifar10", "cifar10-partial")
 _CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 _CIFAR_STD = (0.2470, 0.2435, 0.2616)
+_CIFAR_TEXT = "mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616)"
 _RECORD = 3073  # CIFAR-10 binary record: 1 label byte + 3 * 32 * 32 pixel bytes
 _FIXED_SHAPES = {"digits": (64,), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
                  "cifar10": (3, 32, 32), "mnist1d": (40,)}
@@ -49,13 +51,9 @@ class Dataset:
     X_train, X_test : torch.Tensor
         float32 inputs of shape ``(N, *input_shape)``.
     y_train, y_test : torch.Tensor
-        int64 labels ``(N,)`` for classification, float32 targets ``(N, n_outputs)`` for regression.
-    task : str
-        ``"classification"`` or ``"regression"``.
-    n_outputs : int
-        Number of classes, or of regression outputs.
-    input_shape : tuple
-        Shape of one input, e.g. ``(64,)`` or ``(3, 32, 32)``.
+        int64 labels ``(N,)`` (classification), float32 targets ``(N, n_outputs)`` (regression).
+    task, n_outputs, input_shape : str, int, tuple
+        ``"classification"``/``"regression"``, classes or outputs, shape of one input.
     description : str
         Name, sizes, source files, normalisation and notes, for people.
     extras : dict
@@ -63,8 +61,8 @@ class Dataset:
 
     Notes
     -----
-    Instances returned by :func:`load_dataset` are shared through its cache: treat every
-    tensor as read-only (copy before any in-place change).
+    Instances from :func:`load_dataset` are shared through its cache: treat every tensor
+    as read-only (copy before any in-place change).
     """
     X_train: torch.Tensor
     y_train: torch.Tensor
@@ -80,10 +78,12 @@ class Dataset:
         if self.task not in ("classification", "regression"):
             raise ValueError(f"The 'task' parameter of Dataset must be 'classification' or "
                              f"'regression'. Got {self.task!r} instead.")
-        for split, X, y in (("train", self.X_train, self.y_train), ("test", self.X_test, self.y_test)):
+        for split, X, y in (("train", self.X_train, self.y_train),
+                            ("test", self.X_test, self.y_test)):
             if tuple(X.shape[1:]) != tuple(self.input_shape) or len(X) != len(y):
-                raise ValueError(f"Dataset {split} tensors do not fit input_shape={self.input_shape}: "
-                                 f"X has shape {tuple(X.shape)} and y has shape {tuple(y.shape)}.")
+                raise ValueError(f"Dataset {split} tensors do not fit input_shape="
+                                 f"{self.input_shape}: X has shape {tuple(X.shape)} and y has "
+                                 f"shape {tuple(y.shape)}.")
 
     @property
     def n_train(self) -> int:
@@ -120,7 +120,7 @@ def resolve_data_dir(data_dir: str | None = None) -> list[Path]:
     -------
     list of Path
         ``data_dir``, ``$LANDSCAPE_DATA_DIR``, ``./data``, ``<repo>/../shared/data`` and
-        ``../shared/data`` relative to the working directory, as absolute paths (some may not exist).
+        ``../shared/data`` relative to the working directory; absolute, some may not exist.
     """
     found = [] if data_dir is None else [Path(data_dir).expanduser()]
     if os.environ.get("LANDSCAPE_DATA_DIR"):
@@ -144,8 +144,7 @@ def dataset_shape(spec: DataSpec) -> tuple[tuple, int, str]:
     Returns
     -------
     tuple
-        Per-sample input shape, number of classes or outputs, and ``"classification"``
-        or ``"regression"``.
+        Per-sample input shape, number of classes or outputs, and the task.
     """
     if spec.name == "teacher_student":
         return (spec.input_dim,), 1, "regression"
@@ -208,7 +207,8 @@ def _truncate(ds: Dataset, spec: DataSpec) -> Dataset:
     for split, n, avail in (("train", spec.n_train, ds.n_train), ("test", spec.n_test, ds.n_test)):
         if n is not None and n > avail:
             raise ValueError(f"The 'n_{split}' parameter of DataSpec must be at most {avail} for "
-                             f"name={spec.name!r}: only {avail} {split} examples exist. Got {n} instead.")
+                             f"name={spec.name!r}: only {avail} {split} examples exist. "
+                             f"Got {n} instead.")
     if spec.n_train is None and spec.n_test is None:
         return ds
     ntr, nte = spec.n_train or ds.n_train, spec.n_test or ds.n_test
@@ -263,7 +263,8 @@ def _load_digits(seed: int) -> Dataset:
                    torch.from_numpy(yte), "classification", 10, (64,), desc)
 
 
-def _not_found(title: str, files: str, layouts: tuple, dirs: tuple, notes: list) -> DataNotFoundError:
+def _not_found(title: str, files: str, layouts: tuple, dirs: tuple,
+               notes: list) -> DataNotFoundError:
     where = "; ".join(f"{d}{'' if d.is_dir() else ' (does not exist)'}" for d in dirs)
     subs = ", ".join("the folder itself" if s == "." else f"{s}/" for s in layouts)
     parts = [f"{title} files not found. Expected {files} in one of the sub-folders [{subs}] of a "
@@ -312,18 +313,20 @@ def _find_idx(name: str, dirs: tuple) -> dict:
         if len(found) == len(_IDX_STEMS):
             return found
         if found:
-            notes.append(f"{folder.resolve()} is incomplete: it lacks "
+            notes.append(f"{folder} is incomplete: it lacks "
                          f"{', '.join(s for s in _IDX_STEMS if s not in found)}.")
     files = ", ".join(f"{s}.gz" for s in _IDX_STEMS) + " (or the same files uncompressed)"
     raise _not_found(_IDX_STATS[name][0], files, _IDX_LAYOUTS[name], dirs, notes)
 
 
 def _load_idx_set(name: str, dirs: tuple) -> Dataset:
-    title, mean, std = _IDX_STATS[name]
+    title, mean_text, std_text = _IDX_STATS[name]
+    mean, std = float(mean_text), float(std_text)
     files = _find_idx(name, dirs)
     tensors = []
     for split in ("train", "t10k"):
-        img_path, lab_path = files[f"{split}-images-idx3-ubyte"], files[f"{split}-labels-idx1-ubyte"]
+        img_path = files[f"{split}-images-idx3-ubyte"]
+        lab_path = files[f"{split}-labels-idx1-ubyte"]
         X, y = _read_idx(img_path, 3), _read_idx(lab_path, 1)
         if X.shape[1:] != (28, 28) or len(X) != len(y) or len(y) == 0 or y.max() > 9:
             raise _corrupt(img_path, f"expected N 28x28 images matching the N labels (0..9) of "
@@ -331,8 +334,9 @@ def _load_idx_set(name: str, dirs: tuple) -> Dataset:
         x = torch.from_numpy(X.astype(np.float32)).mul_(1.0 / (255.0 * std)).sub_(mean / std)
         tensors += [x.unsqueeze(1), torch.from_numpy(y.astype(np.int64))]
     folder = files[_IDX_STEMS[0]].parent
-    desc = (f"{title}: {len(tensors[0])} train / {len(tensors[2])} test 28x28 images from {folder}; "
-            f"pixels scaled to [0, 1] then standardised with mean {mean}, std {std}")
+    desc = (f"{title}: {len(tensors[0])} train / {len(tensors[2])} test 28x28 images from "
+            f"{folder}; pixels scaled to [0, 1] then standardised with mean {mean_text}, "
+            f"std {std_text}")
     return Dataset(*tensors, "classification", 10, (1, 28, 28), desc)
 
 
@@ -340,8 +344,8 @@ def _cifar_files(folder: Path) -> tuple[list, Path | None]:
     """Train batches 1..5 (a full file preferred over a partial one) and the test batch."""
     train = []
     for i in range(1, 6):
-        full, parts = folder / f"data_batch_{i}.bin", sorted(folder.glob(f"data_batch_{i}_first*.bin"))
-        train += [full] if full.is_file() else parts[:1]
+        full, partial = folder / f"data_batch_{i}.bin", f"data_batch_{i}_first*.bin"
+        train += [full] if full.is_file() else sorted(folder.glob(partial))[:1]
     test = folder / "test_batch.bin"
     partial_test = sorted(folder.glob("test_batch_first*.bin"))
     return train, test if test.is_file() else (partial_test[0] if partial_test else None)
@@ -369,10 +373,11 @@ def _find_cifar(dirs: tuple) -> tuple[list, Path]:
             if train and test:
                 return train, test
             if train or test:
-                notes.append(f"{folder} is incomplete: it needs at least one training batch and a test batch.")
-    files = ("data_batch_1.bin .. data_batch_5.bin and test_batch.bin of the binary version (partial "
-             "files such as data_batch_1_first4000.bin and test_batch_first1000.bin are accepted; the "
-             "pickled python batches are never loaded)")
+                notes.append(f"{folder} is incomplete: it needs at least one training batch "
+                             f"and a test batch.")
+    files = ("data_batch_1.bin .. data_batch_5.bin and test_batch.bin of the binary version "
+             "(partial files such as data_batch_1_first4000.bin and test_batch_first1000.bin are "
+             "accepted; the pickled python batches are never loaded)")
     raise _not_found("CIFAR-10", files, _CIFAR_LAYOUTS, dirs, notes)
 
 
@@ -381,12 +386,13 @@ def _load_cifar(name: str, dirs: tuple) -> Dataset:
     parts = [_read_cifar(p) for p in train_files]
     Xtr, ytr = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     Xte, yte = _read_cifar(test_file)
-    mean, std = torch.tensor(_CIFAR_MEAN).view(1, 3, 1, 1), torch.tensor(_CIFAR_STD).view(1, 3, 1, 1)
-    norm = [torch.from_numpy(X.astype(np.float32)).div_(255.0).sub_(mean).div_(std) for X in (Xtr, Xte)]
+    mean, std = torch.tensor(_CIFAR_MEAN).view(3, 1, 1), torch.tensor(_CIFAR_STD).view(3, 1, 1)
+    norm = [torch.from_numpy(X.astype(np.float32)).div_(255.0).sub_(mean).div_(std)
+            for X in (Xtr, Xte)]
     names = ", ".join(p.name for p in [*train_files, test_file])
     desc = (f"CIFAR-10 (binary batches {names} in {test_file.parent}): {len(ytr)} train / "
             f"{len(yte)} test 32x32 RGB images; pixels scaled to [0, 1] then standardised per "
-            f"channel with mean {_CIFAR_MEAN}, std {_CIFAR_STD}")
+            f"channel with {_CIFAR_TEXT}")
     if len(ytr) < 50000 or len(yte) < 10000:
         partial = (f"partial CIFAR-10: {len(ytr)} of 50000 training images and {len(yte)} of "
                    f"10000 test images")
@@ -406,7 +412,8 @@ def _load_mnist1d(name: str, dirs: tuple) -> Dataset:
         with np.load(path, allow_pickle=False) as npz:
             x, y, x_test, y_test = (npz[k] for k in ("x", "y", "x_test", "y_test"))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise _corrupt(path, f"expected an npz of plain arrays x, y, x_test, y_test ({exc})") from exc
+        raise _corrupt(path, f"expected an npz of plain arrays x, y, x_test, y_test "
+                             f"({exc})") from exc
     if x.shape[1:] != (40,) or x_test.shape[1:] != (40,) or y.shape != (len(x),) \
             or y_test.shape != (len(x_test),):
         raise _corrupt(path, f"expected x (N, 40) with N labels, found x {x.shape}, y {y.shape}, "

@@ -275,7 +275,7 @@ class Evaluator:
             if progress is not None:
                 progress((k + 1) / K, f"evaluating {K} points (BatchNorm statistics recomputed)")
         res = self._result(loss_sum, correct)
-        return EvalResult(res.loss, res.accuracy, res.n, res.loss_name, res.bn_policy, "loop+bn")
+        return EvalResult(res.loss, res.accuracy, res.n_samples, res.loss_name, res.bn_policy, "loop+bn")
 
     def _affine_shortcut(self, origin, directions, coeffs, progress) -> EvalResult:
         split, d1 = self._split, self._split.d_first

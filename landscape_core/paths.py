@@ -66,12 +66,15 @@ def barrier_metrics(t: np.ndarray, loss: np.ndarray, acc: np.ndarray | None = No
     """Barrier metrics of a profile; keys as in ``BARRIER_DEFINITIONS``."""
     t, loss = np.asarray(t, float), np.asarray(loss, float)
     line = (1 - t) * loss[0] + t * loss[-1]
-    out = {"max_loss": float(loss.max()), "barrier_height": float(max(0.0, (loss - line).max()))}
+    tol = 1e-12  # rounding of the interpolation itself is not a barrier
+    excess = float((loss - line).max())
+    out = {"max_loss": float(loss.max()), "barrier_height": excess if excess > tol else 0.0}
     if acc is not None:
         acc = np.asarray(acc, float)
         acc_line = (1 - t) * acc[0] + t * acc[-1]
         out["min_acc"] = float(acc.min())
-        out["acc_drop"] = float(max(0.0, (acc_line - acc).max()))
+        drop = float((acc_line - acc).max())
+        out["acc_drop"] = drop if drop > tol else 0.0
     return out
 
 

@@ -75,16 +75,17 @@ class Slice2D:
 
 def plane_through(theta_a, theta_b, theta_c) -> Plane:
     """Plane through three models with orthonormal u (towards b) and v (Gram-Schmidt of c)."""
-    a, b, c = (torch.as_tensor(x, dtype=torch.float32) for x in (theta_a, theta_b, theta_c))
+    a, b, c = (torch.as_tensor(x, dtype=torch.float64) for x in (theta_a, theta_b, theta_c))
     u = b - a
     if float(u.norm()) == 0:
         raise ValueError("plane_through needs three distinct models: the first two are identical.")
     u = u / u.norm()
     w = (c - a) - torch.dot(c - a, u) * u
-    if float(w.norm()) <= 1e-7 * float((c - a).norm() + 1e-30):
+    if float(w.norm()) <= 1e-6 * float((c - a).norm() + 1e-30):
         raise ValueError("plane_through needs three models not on one line: the third lies on the "
                          "line through the first two. Pick another model.")
-    return Plane(a, u, w / w.norm(), kind="three_models")
+    f32 = lambda x: x.to(torch.float32)
+    return Plane(f32(a), f32(u), f32(w / w.norm()), kind="three_models")
 
 
 def plane_slice(evaluator: Evaluator, origin, u, v, alphas, betas, *,

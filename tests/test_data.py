@@ -1,4 +1,4 @@
-"""Tests of landscape_core.data: synthetic sets, digits, the offline image files and their errors."""
+"""Tests of landscape_core.data: synthetic sets, digits, offline image files and their errors."""
 from __future__ import annotations
 
 import gzip
@@ -125,12 +125,12 @@ def test_teacher_student_sphere_and_teacher_formula():
 
 
 def test_teacher_student_seeding():
-    make = lambda seed: load_dataset(DataSpec("teacher_student", n_train=50, n_test=30, seed=seed))
-    a, a2, b = make(3), data_mod._teacher_student(DataSpec("teacher_student", n_train=50,
-                                                             n_test=30, seed=3)), make(4)
-    assert torch.equal(a.X_train, a2.X_train) and torch.equal(a.X_test, a2.X_test)
-    assert not torch.allclose(a.X_train, b.X_train)
-    assert not torch.allclose(a.X_train[:30], a.X_test)  # train and test are separate draws
+    spec = DataSpec("teacher_student", n_train=40, n_test=40, seed=3)
+    a, again = load_dataset(spec), data_mod._teacher_student(spec)  # again: not from the cache
+    b = load_dataset(DataSpec("teacher_student", n_train=40, n_test=40, seed=4))
+    assert torch.equal(a.X_train, again.X_train) and torch.equal(a.X_test, again.X_test)
+    assert not torch.allclose(a.X_train, b.X_train) and not torch.allclose(a.X_test, b.X_test)
+    assert not torch.allclose(a.X_train, a.X_test)  # train and test are separate draws
 
 
 def test_linear_regression_is_exactly_q_x():
@@ -158,8 +158,10 @@ def test_digits_split_and_scaling():
 
 
 def test_n_train_keeps_the_first_examples_and_rejects_too_many():
-    full, part = load_dataset(DataSpec("digits")), load_dataset(DataSpec("digits", n_train=100, n_test=7))
-    assert torch.equal(part.X_train, full.X_train[:100]) and torch.equal(part.y_test, full.y_test[:7])
+    full = load_dataset(DataSpec("digits"))
+    part = load_dataset(DataSpec("digits", n_train=100, n_test=7))
+    assert torch.equal(part.X_train, full.X_train[:100])
+    assert torch.equal(part.y_test, full.y_test[:7])
     assert "first 100" in part.description
     with pytest.raises(ValueError, match="at most 1297"):
         load_dataset(DataSpec("digits", n_train=1298))
@@ -291,11 +293,16 @@ def test_truncated_idx_file_names_the_file(isolated, compress):
     assert str(victim) in str(info.value)
 
 
-def test_wrong_idx_magic_names_the_file(isolated):
+def test_wrong_idx_magic_or_extra_bytes_names_the_file(isolated):
     write_tiny_idx_set(isolated / "mnist", compress=False)
     victim = isolated / "mnist" / "t10k-labels-idx1-ubyte"
-    victim.write_bytes(b"\x00\x00\x08\x03" + victim.read_bytes()[4:])
+    good = victim.read_bytes()
+    victim.write_bytes(b"\x00\x00\x08\x03" + good[4:])
     with pytest.raises(ValueError, match="magic number 0x00000801") as info:
+        load_dataset(DataSpec("mnist"))
+    assert str(victim) in str(info.value)
+    victim.write_bytes(good + b"\x01")
+    with pytest.raises(ValueError, match="holds 15 bytes") as info:
         load_dataset(DataSpec("mnist"))
     assert str(victim) in str(info.value)
 
@@ -313,6 +320,8 @@ def test_truncated_cifar_file_names_the_file(isolated):
 def test_mnist1d_with_pickled_content_is_refused(isolated):
     folder = isolated / "mnist1d"
     folder.mkdir()
-    np.savez(folder / "mnist1d_data.npz", x=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    x = np.zeros((5, 40)).astype(object)  # right shapes, but object arrays need pickle to load
+    y = np.zeros(5, np.int64)
+    np.savez(folder / "mnist1d_data.npz", x=x, y=y, x_test=x, y_test=y)
     with pytest.raises(ValueError, match="mnist1d_data.npz"):
         load_dataset(DataSpec("mnist1d"))

@@ -1,0 +1,93 @@
+"""Training minima: determinism, caching, stopping rules, divergence and interruption."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from landscape_core import (DataSpec, TrainingDivergedError, TrainingStopped, cached_minima,
+                            minimum_from_checkpoint, save_checkpoint, build_model, train_minima,
+                            train_minimum)
+from landscape_core.training import store_minimum
+from tests.conftest import TINY_DATA, TINY_MODEL, TINY_TRAIN
+
+FAST = dataclasses.replace(TINY_TRAIN, epochs=3)
+
+
+def test_minima_are_deterministic_per_seed_and_differ_across_seeds():
+    a = train_minimum(TINY_MODEL, TINY_DATA, FAST, seed=0)
+    b = train_minimum(TINY_MODEL, TINY_DATA, FAST, seed=0)
+    c = train_minimum(TINY_MODEL, TINY_DATA, FAST, seed=1)
+    assert torch.equal(a.theta, b.theta) and not torch.equal(a.theta, c.theta)
+    assert a.train_loss < 2.3 and 0 <= a.train_acc <= 1 and a.wall_time > 0 and a.epochs == 3
+
+
+def test_trained_minima_fit_the_training_data(tiny_minima):
+    for m in tiny_minima:
+        assert m.train_acc > 0.85 and m.train_loss < 0.6
+        assert m.test_acc is not None and m.test_acc > 0.7
+
+
+def test_cache_returns_stored_minima_without_training(tmp_cache, monkeypatch):
+    first = train_minima(TINY_MODEL, TINY_DATA, FAST, seeds=[0, 1], cache=tmp_cache)
+    import landscape_core.training as tr
+    monkeypatch.setattr(tr, "train_minimum", lambda *a, **k: pytest.fail("retrained a cached minimum"))
+    again = train_minima(TINY_MODEL, TINY_DATA, FAST, seeds=[0, 1], cache=tmp_cache)
+    assert [torch.equal(x.theta, y.theta) for x, y in zip(first, again)] == [True, True]
+    assert len(cached_minima(TINY_MODEL, TINY_DATA, tmp_cache)) == 2
+
+
+def test_interrupting_keeps_finished_minima(tmp_cache):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 3 * 4 + 2       # 4 steps/epoch x 3 epochs: stop during the 2nd seed
+    with pytest.raises(TrainingStopped):
+        train_minima(TINY_MODEL, TINY_DATA, FAST, seeds=[0, 1, 2], cache=tmp_cache,
+                     should_stop=should_stop)
+    kept = cached_minima(TINY_MODEL, TINY_DATA, tmp_cache)
+    assert [m.seed for m in kept] == [0]
+
+
+def test_accuracy_target_stops_early():
+    spec = dataclasses.replace(TINY_TRAIN, epochs=50, target_train_acc=0.5)
+    m = train_minimum(TINY_MODEL, TINY_DATA, spec, seed=0)
+    assert m.epochs < 50 and m.train_acc >= 0.5
+
+
+def test_divergence_raises_and_stores_nothing(tmp_cache):
+    from landscape_core import ModelSpec, TrainSpec
+    data = DataSpec("linear_regression", n_train=200, n_test=50, input_dim=4)
+    model = ModelSpec("deep_linear", width=8, depth=3, input_shape=(4,), n_outputs=1)
+    bad = TrainSpec("sgd", lr=5.0, momentum=0.9, batch_size=50, epochs=20)
+    with pytest.raises(TrainingDivergedError, match="Lower the learning rate"):
+        train_minima(model, data, bad, seeds=[0], cache=tmp_cache)
+    assert cached_minima(model, data, tmp_cache) == []
+
+
+def test_progress_reports_rising_fractions():
+    seen = []
+    train_minima(TINY_MODEL, TINY_DATA, FAST, seeds=[0, 1], use_cache=False,
+                 progress=lambda f, msg: seen.append(f))
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_uploaded_checkpoint_becomes_a_minimum(tmp_path, tmp_cache, tiny_minima):
+    model = build_model(TINY_MODEL)
+    from landscape_core.params import load_flat
+    load_flat(model, tiny_minima[0].theta)
+    save_checkpoint(model, tmp_path / "up.safetensors")
+    m = minimum_from_checkpoint(str(tmp_path / "up.safetensors"), TINY_MODEL, TINY_DATA)
+    assert m.train_loss == pytest.approx(tiny_minima[0].train_loss, rel=1e-5)
+    store_minimum(m, tmp_cache)
+    assert any(x.label.startswith("uploaded") for x in cached_minima(TINY_MODEL, TINY_DATA, tmp_cache))
+
+
+def test_teacher_student_student_learns():
+    from landscape_core import ModelSpec, TrainSpec
+    data = DataSpec("teacher_student", n_train=500, n_test=200, input_dim=4, teacher_neurons=2)
+    model = ModelSpec("two_layer_relu", width=16, input_shape=(4,), n_outputs=1, bias=False)
+    m = train_minimum(model, data, TrainSpec(lr=1e-2, batch_size=100, epochs=30), seed=0)
+    assert m.train_acc is None and m.train_loss < 0.01
