@@ -16,6 +16,12 @@ from .training import (Minimum, TrainingDivergedError, TrainingStopped, train_mi
 from .paths import (BARRIER_DEFINITIONS, PathProfile, barrier_metrics, linear_path, fold_line_path,
                     polygonal_path, bezier_path, path_points, fold_line_point)
 from .slices import Plane, Slice2D, plane_slice, plane_through, three_model_slice, random_directions
+from .center import Center, CenterSpec, Curve, center_for_minima, find_center, fit_curve
+from .star import StarReport, star_report
+from .geodesic import (NGDEstimate, ShortestPath, SliceGeodesic, ngd_estimate, ngd_upper_bound,
+                       shortest_path, slice_geodesic)
+from .sweeps import SweepResult, sweep, width_sweep
+from . import theory
 
 __version__ = "0.1.0"
 
@@ -29,4 +35,7 @@ __all__ = [
     "BARRIER_DEFINITIONS", "PathProfile", "barrier_metrics", "linear_path", "fold_line_path",
     "polygonal_path", "bezier_path", "path_points", "fold_line_point", "Plane", "Slice2D",
     "plane_slice", "plane_through", "three_model_slice", "random_directions",
+    "Center", "CenterSpec", "Curve", "center_for_minima", "find_center", "fit_curve", "StarReport",
+    "star_report", "NGDEstimate", "ShortestPath", "SliceGeodesic", "ngd_estimate", "ngd_upper_bound",
+    "shortest_path", "slice_geodesic", "SweepResult", "sweep", "width_sweep", "theory",
 ]

@@ -1,0 +1,106 @@
+"""Tests of landscape_core.star: path counts, orientation, Table-1 rows and barrier matrices."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from landscape_core.center import CenterSpec, find_center
+from landscape_core.data import load_dataset
+from landscape_core.evaluate import Evaluator
+from landscape_core.models import build_model
+from landscape_core.paths import barrier_metrics
+from landscape_core.star import StarReport, star_report
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny per-step work: one intra-op thread is faster and immune to CPU oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def star(tiny_minima):
+    """Center of the first two tiny minima; the third is held out."""
+    ds = load_dataset(tiny_minima[0].data)
+    model = build_model(tiny_minima[0].model)
+    feet = torch.stack([m.theta for m in tiny_minima[:2]])
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        center = find_center(feet, model=model, X=ds.X_train, y=ds.y_train,
+                             spec=CenterSpec(steps=60, lr=1e-2))
+    finally:
+        torch.set_num_threads(before)
+    ev = Evaluator(model, ds.X_train, ds.y_train)
+    test_ev = Evaluator(model, ds.X_test, ds.y_test)
+    return feet, center, tiny_minima[2].theta, ev, test_ev
+
+
+def test_counts_orientation_and_held_out(star):
+    feet, center, held, ev, test_ev = star
+    three = torch.cat([feet, (feet[0] + feet[1])[None] / 2 + 0.1])
+    rep = star_report(three, center, evaluator=ev, test_evaluator=test_ev, n_points=5,
+                      names=["a", "b", "c"], held_out=[held], held_out_names=["h"])
+    r = 3
+    assert len(rep.segments) == len(rep.fold_lines) == r * (r - 1) // 2 and len(rep.spokes) == r
+    assert set(rep.segments) == {(0, 1), (0, 2), (1, 2)}
+    assert list(rep.held_out) == ["h"] and "h" not in rep.names
+    spoke = rep.spokes[1]                      # foot at t = 0, center at t = 1
+    end_losses = ev.evaluate(torch.stack([three[1], center.theta])).loss
+    assert np.allclose([spoke.train_loss[0], spoke.train_loss[-1]], end_losses, rtol=1e-5)
+    held_loss = ev.evaluate(torch.stack([held, center.theta])).loss
+    assert np.allclose(rep.held_out["h"].train_loss[[0, -1]], held_loss, rtol=1e-5)
+    fold = rep.fold_lines[(0, 1)]
+    assert fold.t[len(fold.t) // 2] == 0.5 and np.isclose(fold.train_loss[len(fold.t) // 2],
+                                                          end_losses[1], rtol=1e-5)
+    assert np.allclose(rep.center_distances, (three.double() - center.theta.double()).norm(dim=1))
+
+
+def test_table_rows_match_profiles(star):
+    feet, center, held, ev, test_ev = star
+    rep = star_report(feet, center, evaluator=ev, test_evaluator=test_ev, n_points=7,
+                      held_out=torch.stack([held]))
+    rows = {row["path"]: row for row in rep.table()}
+    assert set(rows) == {"direct segment", "fold-line", "spoke", "held-out spoke"}
+    assert [rows[k]["n_paths"] for k in ("direct segment", "fold-line", "spoke")] == [1, 1, 2]
+    seg = rep.segments[(0, 1)]
+    expected = barrier_metrics(seg.t, seg.train_loss, seg.train_acc)
+    assert rows["direct segment"]["max_loss"] == pytest.approx(expected["max_loss"])
+    assert rows["direct segment"]["min_acc"] == pytest.approx(expected["min_acc"])
+    assert rows["direct segment"]["barrier_height_std"] == 0.0
+    assert rows["direct segment"]["test_max_loss"] == pytest.approx(seg.test_loss.max())
+    spokes = [p.train_loss.max() for p in rep.spokes.values()]
+    assert rows["spoke"]["max_loss"] == pytest.approx(np.mean(spokes))
+    assert rows["spoke"]["max_loss_std"] == pytest.approx(np.std(spokes))
+    no_test = star_report(feet, center, evaluator=ev, n_points=3).table()
+    assert "test_max_loss" not in no_test[0] and len(no_test) == 3
+
+
+def test_barrier_matrix_is_symmetric_with_nan_diagonal(star):
+    feet, center, held, ev, _ = star
+    three = torch.cat([feet, held[None]])
+    rep = star_report(three, center, evaluator=ev, n_points=5)
+    for kind in ("segment", "fold_line"):
+        for metric in ("max_loss", "barrier_height", "min_acc"):
+            M = rep.barrier_matrix(kind, metric)
+            assert M.shape == (3, 3) and np.all(np.isnan(np.diag(M)))
+            off = ~np.eye(3, dtype=bool)
+            assert np.array_equal(M[off], M.T[off]) and np.all(np.isfinite(M[off]))
+    assert rep.barrier_matrix("segment")[0, 2] == pytest.approx(rep.segments[(0, 2)].train_loss.max())
+    with pytest.raises(ValueError, match="'kind' parameter of StarReport.barrier_matrix"):
+        rep.barrier_matrix("spoke")
+    with pytest.raises(ValueError, match="no test values"):
+        rep.barrier_matrix("segment", split="test")
+
+
+def test_input_errors(star):
+    feet, center, _, ev, _ = star
+    with pytest.raises(ValueError, match="must have D ="):
+        star_report(feet[:, :10], center, evaluator=ev)
+    with pytest.raises(ValueError, match="2 distinct names"):
+        star_report(feet, center, evaluator=ev, names=["a", "a"])
+    assert isinstance(star_report(list(feet), center.theta, evaluator=ev, n_points=2), StarReport)
