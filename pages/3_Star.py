@@ -1,0 +1,98 @@
+"""Star: fit a center θ* to chosen feet; star diagram, spoke profiles, held-out minima, Table-1 rows."""
+import streamlit as st
+
+st.set_page_config(page_title="Star · Landscape Explorer", page_icon="⛰️", layout="wide")
+
+import ui_common as ui  # noqa: E402
+from landscape_core import figures  # noqa: E402
+
+exp = ui.experiment_sidebar()
+st.title("Star-shaped connectivity")
+st.markdown("A **center** θ* is fitted to the *feet* θ₁ … θᵣ by minimising the mean loss along the "
+            "segments θᵢ — θ* (the paper's Eq. 6–7). Minima left out of the fit (*held-out*) test "
+            "whether the same θ* also reaches new minima.")
+ui.require("center", "Center finding")
+ui.require("star", "The star report")
+ms = ui.minima_set(exp)
+if ms.n < 2:
+    st.info("This page needs at least two minima: train them on the *Minima* page.")
+    st.stop()
+
+default = list(ms.names[:-1] if ms.n >= 4 else ms.names)
+feet_names = st.multiselect("Feet θᵢ used to fit θ*", ms.names, default=default, key="star.feet")
+held_names = [n for n in ms.names if n not in feet_names]
+st.caption("Held-out minima: " + (", ".join(held_names) if held_names else "none (train more minima "
+                                                                           "to test held-out feet)"))
+if len(feet_names) < 2:
+    st.error("Choose at least two feet.")
+    st.stop()
+feet_keys = tuple(ms.keys[ms.names.index(n)] for n in feet_names)
+held_keys = tuple(ms.keys[ms.names.index(n)] for n in held_names)
+
+with st.expander("Center settings", expanded=True):
+    spec = ui.center_spec_controls("star")
+    st.markdown(ui.cost_text(f"fitting θ* to {len(feet_keys)} feet", *ui.center_cost(exp, spec)))
+    b1, b2 = st.columns([3, 1])
+    should_stop = ui.stop_button("star", b2)
+    if b1.button("Fit the center", key="star.fit", type="primary"):
+        ui.run_core("Center finding", ui.fit_center, exp, feet_keys, spec, "star", should_stop,
+                    stop=False)
+
+if ui.get_center(spec, feet_keys) is None:
+    st.info("No center for these feet and settings yet: press **Fit the center**.")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+n_points = c1.slider("Points per path", 5, 61, 21, step=2, key="star.n")
+metric = c2.selectbox("Spoke colour", ["max_loss", "barrier_height"], key="star.metric",
+                      format_func={"max_loss": "max train loss (paper)",
+                                   "barrier_height": "barrier height (endpoint-corrected)"}.get)
+method = c3.radio("Embedding", ["MDS", "PCA"], horizontal=True, key="star.method")
+r = len(feet_keys)
+n_eval = (r * (r - 1) // 2) * (3 * n_points) + (r + len(held_keys)) * n_points
+st.markdown(ui.cost_text(f"the star report ({n_eval} path points)", *ui.eval_cost(exp, n_eval)))
+report = ui.run_core("Star report", ui.star_report, exp.model, exp.data, spec, feet_keys, held_keys,
+                     tuple(feet_names), tuple(held_names), n_points, ui.cache_root())
+emb = ui.run_core("Embedding", ui.star_embedding, spec, feet_keys, held_keys, method, ui.cache_root())
+colors = {n: c for n, c in zip(ms.names, ms.colors())}
+fig = figures.star_figure(
+    emb["xy"][:r], emb["xy"][-1], feet_names, held_out_xy=emb["xy"][r:-1], held_out_names=held_names,
+    spoke_values=[report.spokes[i].barriers()[metric] for i in range(r)],
+    held_out_values=[report.held_out[n].barriers()[metric] for n in held_names],
+    feet_colors=[colors[n] for n in feet_names], held_out_colors=[colors[n] for n in held_names],
+    method=method, value_label=metric.replace("_", " ") + " along the spoke")
+ui.chart(fig, "star", "star.diagram",
+         caption=(f"{'Metric MDS (SMACOF)' if method == 'MDS' else 'PCA (classical MDS)'} on the "
+                  f"exact pairwise Euclidean distances of feet, held-out minima and θ*; the largest "
+                  f"relative distance error of the 2-D picture is {emb['distortion']:.1%}."),
+         explain="Each line is a *spoke* θᵢ — θ*, coloured by the loss barrier along it (cool = low). "
+                 "A star means every spoke is low. Dashed spokes go to held-out minima that did not "
+                 "take part in the fit: the paper does not test these; if they are high, θ* is a "
+                 "center of its feet only. The 2-D positions only approximate distances in a space "
+                 "of thousands of dimensions.")
+
+spokes = list(report.spokes.values()) + list(report.held_out.values())
+fig = figures.path_profile_figure(spokes, colors=[colors[n] for n in feet_names + held_names],
+                                  names=[f"{n} → θ*" for n in feet_names + held_names],
+                                  dashes=["solid"] * r + ["dash"] * len(held_names),
+                                  title="Loss and accuracy along the spokes θᵢ → θ*",
+                                  x_title="t  (t = 0: the minimum, t = 1: the center θ*)")
+ui.chart(fig, "spokes", "star.spokes",
+         caption="One curve per foot (solid) and per held-out minimum (dashed), in that minimum's "
+                 "colour.",
+         explain="If θ* is a center, every spoke stays at the minima's loss and accuracy from "
+                 "t = 0 to t = 1 (linear connectivity to θ*, the paper's Definition 3).")
+
+st.subheader("Table 1 form: mean over paths")
+table = ui.barrier_table(report)
+st.dataframe(table, hide_index=True, key="star.table")
+st.caption("max_loss / min_acc: the paper's barriers (max train loss, min train accuracy along each "
+           "path, averaged over pairs); barrier_height: endpoint-corrected; *_std: spread over paths.")
+
+history = ui.center_history(spec, feet_keys)
+if history.size:
+    fig = figures.history_figure(range(1, history.size + 1), {"objective J(θ)": history},
+                                 x_title="epoch (or logged chunk of steps)", y_title="mean objective",
+                                 title="Center finding: training objective")
+    ui.chart(fig, "center_history", "star.history",
+             caption="Mean minibatch objective of Eq. 6–7 while fitting θ*.")

@@ -1,0 +1,98 @@
+"""Loss slices: the plane through three models, or a random filter-normalised plane; geodesics."""
+import pandas as pd
+import streamlit as st
+
+st.set_page_config(page_title="Loss slices · Landscape Explorer", page_icon="⛰️", layout="wide")
+
+import ui_common as ui  # noqa: E402
+from landscape_core import figures  # noqa: E402
+
+exp = ui.experiment_sidebar()
+st.title("Loss slices")
+ms = ui.minima_set(exp)
+if ms.n < 1:
+    st.info("This page needs trained minima: train them on the *Minima* page.")
+    st.stop()
+center_ref = ui.current_center(exp, ms)
+refs = ui.point_refs(ms, center_ref)
+names = list(refs)
+st.caption(ui.center_caption(center_ref))
+
+modes = ["plane through three models", "random filter-normalised plane around one minimum"]
+mode = st.radio("Plane", modes, horizontal=True, key="slices.mode",
+                index=0 if len(names) >= 3 else 1)
+c1, c2, c3 = st.columns(3)
+resolution = c1.number_input("Resolution (grid points per axis)", 3, 1001, 21, key="slices.res")
+style = c2.radio("Map", ["heatmap", "contour"], horizontal=True, key="slices.style")
+log_scale = c3.checkbox("log₁₀ loss", True, key="slices.log")
+st.markdown(ui.cost_text(f"{resolution}×{resolution} grid points", *ui.eval_cost(exp, resolution ** 2)))
+
+if mode == modes[0]:
+    if len(names) < 3:
+        st.error("A plane through three models needs three of them (minima or the center θ*).")
+        st.stop()
+    cols = st.columns(4)
+    default = [0, 1, names.index("center θ*") if "center θ*" in names else 2]
+    chosen = [cols[k].selectbox(f"Model {'ABC'[k]}", names, index=default[k], key=f"slices.p{k}")
+              for k in range(3)]
+    margin = cols[3].slider("Margin", 0.0, 1.0, 0.25, key="slices.margin")
+    if len(set(chosen)) < 3:
+        st.error("Choose three different models.")
+        st.stop()
+    res = ui.run_core("Slice", ui.plane_slice, exp.model, exp.data, tuple(refs[n] for n in chosen),
+                      tuple(chosen), tuple(refs.values()), tuple(names), int(resolution), margin,
+                      ui.cache_root())
+else:
+    c1, c2, c3 = st.columns(3)
+    origin = c1.selectbox("Minimum at the origin", ms.names, key="slices.origin")
+    seed = c2.number_input("Direction seed", 0, 10_000, 0, key="slices.seed")
+    span = c3.number_input("Half-width of the square (α, β ∈ [−s, s])", 0.01, 100.0, 1.0,
+                           key="slices.span")
+    res = ui.run_core("Slice", ui.random_plane, exp.model, exp.data, refs[origin], origin, int(seed),
+                      float(span), int(resolution), ui.cache_root())
+
+sl, points = res["slice"], res["points"]
+shown = [n for n in (chosen if mode == modes[0] else []) if n in ms.names]
+paths = ui.projected_paths(points, shown, "center θ*" if center_ref else None)
+colors = {**dict(zip(ms.names, ms.colors())), "center θ*": figures.CENTER_COLOR}
+
+geodesic = None
+with st.expander("Fast-marching geodesic on the slice"):
+    candidates = [n for n in points if ui.in_grid(sl, points[n])]
+    if len(candidates) >= 2:
+        g1, g2, g3 = st.columns(3)
+        start = g1.selectbox("From", candidates, key="slices.g_start")
+        end = g2.selectbox("To", candidates, index=1, key="slices.g_end")
+        st.caption(f"Lowest loss level joining them in this plane: "
+                   f"{ui.bottleneck_level(sl, points[start], points[end]):.4g} (the barrier within "
+                   "the slice, at grid resolution); ε defaults to 5% above it.")
+        eps = g3.number_input("Loss level ε (free region: loss ≤ ε)", 0.0, 1e6,
+                              ui.default_epsilon(sl, points[start], points[end]), format="%.4g",
+                              key=f"slices.eps.{start}.{end}")
+        if st.checkbox("Draw the geodesic", key="slices.geo") and start != end:
+            geo = ui.slice_geodesic(sl, points[start], points[end], eps)
+            if geo is not None and geo.reachable:
+                geodesic = geo.path
+                st.metric("Length / straight distance inside the slice (NGD bound at level ε)",
+                          f"{geo.ngd_bound:.4f}")
+            elif geo is not None:
+                st.warning(f"{end} cannot be reached from {start} inside loss ≤ {eps:.4g}: raise ε.")
+        st.caption("Shortest path inside {loss ≤ ε} of this plane (scikit-fmm); an upper bound on "
+                   "the NGD at level ε only up to the grid resolution.")
+    else:
+        st.caption("Needs two models inside the slice's grid.")
+
+fig = figures.slice_figure(sl, log_scale=log_scale, style=style, points=points, point_colors=colors,
+                           paths=paths, geodesic=geodesic)
+ui.chart(fig, "slice", "slices.map",
+         caption="Train loss on the plane; models off the plane are drawn at their orthogonal "
+                 "projection. Orange dashed: straight segments; blue: fold-lines through θ*.",
+         explain="A 2-D slice shows the loss at origin + α·u + β·v. Through three models, u and v "
+                 "are orthonormal, so α and β are true parameter-space distances. Li et al.'s "
+                 "random plane uses filter-normalised Gaussian directions instead (units are "
+                 "relative to the weights' own scale). Valleys joining minima through θ* are the "
+                 "star of the paper, seen in one plane.")
+fig3d = figures.slice_surface_figure(sl, log_scale=log_scale, points=points, point_colors=colors)
+ui.chart(fig3d, "slice_surface", "slices.surface", caption="The same slice as a 3-D surface.")
+st.dataframe(pd.DataFrame([{"model": n, "α": a, "β": b, "distance from the plane": res["off_plane"].get(n)}
+                           for n, (a, b) in points.items()]), hide_index=True, key="slices.points")

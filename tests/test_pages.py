@@ -1,0 +1,268 @@
+"""Every page runs headless (streamlit.testing AppTest) on the "tiny" preset without exceptions.
+
+Minima are trained once per module into a temporary cache (LANDSCAPE_CACHE_DIR); Streamlit's
+caches are cleared between tests. Widget keys follow the pages' "<page>.<name>" convention.
+"""
+import base64
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import landscape_core as lc
+import landscape_core.paper  # noqa: F401  (lc.paper)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY = {"preset": "tiny", "epochs": "4"}         # tiny preset, shorter training: seconds
+
+
+@pytest.fixture(scope="module")
+def trained_cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cache")
+    exp = lc.preset("tiny").replace(**{"train.epochs": 4})
+    lc.train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=lc.DiskCache(root))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def app(path, cache_dir, monkeypatch, state=None, **query):
+    monkeypatch.setenv("LANDSCAPE_CACHE_DIR", str(cache_dir))
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    for k, v in {**QUERY, **query}.items():
+        at.query_params[k] = str(v)
+    for k, v in (state or {}).items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def figs(at) -> list:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(v) -> np.ndarray:
+    """Plotly JSON arrays are lists or base64 typed arrays {dtype, bdata, shape}."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape([int(s) for s in str(v.get("shape", len(a))).split(",")])
+    return np.asarray(v, dtype=float)
+
+
+def trace_names(fig) -> list:
+    return [tr.get("name") for tr in fig["data"]]
+
+
+def test_home_page_shows_a_chart_cold(tmp_path, monkeypatch):
+    at = ok(app("app.py", tmp_path, monkeypatch))
+    (fig,) = figs(at)
+    assert len(fig["data"]) == 2 and len(array(fig["data"][0]["y"])) == 21
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("t")
+    assert at.button(key="home.train") is not None
+    assert any("Estimated cost" in m.value for m in at.markdown)
+    assert dict(at.query_params)["preset"] in ("tiny", ["tiny"])
+
+
+def test_minima_train_button_produces_minima(tmp_path, monkeypatch):
+    at = ok(app("pages/1_Minima.py", tmp_path, monkeypatch, minima=2, seeds="10,11", epochs=2))
+    assert not at.dataframe and at.info
+    at.button(key="minima.train").click().run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert len(table) == 2 and {"train loss", "test acc"} <= set(table.columns)
+    (fig,) = figs(at)
+    assert fig["data"][0]["type"] == "heatmap" and array(fig["data"][0]["z"]).shape == (2, 2)
+    assert len(list((tmp_path / "minimum").glob("*.safetensors"))) == 2
+
+
+def test_hostile_pickle_upload_is_refused_without_running_code(tmp_path, monkeypatch, trained_cache):
+    marker, probe = tmp_path / "pwned.txt", tmp_path / "probe.txt"
+
+    class Evil:
+        def __init__(self, path):
+            self.path = path
+
+        def __reduce__(self):
+            return open, (str(self.path), "w")
+    pickle.loads(pickle.dumps(Evil(probe)))           # the payload is live: plain pickle runs it
+    assert probe.exists()
+    import torch
+    evil = tmp_path / "evil.pt"
+    torch.save({"0.weight": Evil(marker)}, evil)
+    at = app("pages/1_Minima.py", trained_cache, monkeypatch)
+    at.file_uploader(key="minima.upload").upload("evil.pt", evil.read_bytes()).run()
+    assert not at.exception
+    assert any("Checkpoint refused" in e.value for e in at.error)
+    assert not marker.exists()
+    assert len(at.dataframe[0].value) == 3                 # the trained minima are still listed
+
+
+def test_checkpoint_uploads_good_and_mismatched(tmp_path, monkeypatch, trained_cache):
+    exp = lc.preset("tiny")
+    good, bad = tmp_path / "good.safetensors", tmp_path / "bad.safetensors"
+    lc.save_checkpoint(lc.build_model(exp.model, 5), good)
+    lc.save_checkpoint(lc.build_model(exp.model.__class__(**{**exp.model.__dict__, "width": 7}), 0), bad)
+    at = app("pages/1_Minima.py", trained_cache, monkeypatch)
+    at.file_uploader(key="minima.upload").upload("bad.safetensors", bad.read_bytes()).run()
+    assert not at.exception and any("does not fit" in e.value for e in at.error)
+    at.file_uploader(key="minima.upload").clear().upload("good.safetensors", good.read_bytes()).run()
+    ok(at)
+    assert len(at.dataframe[0].value) == 4 and "uploaded" in set(at.dataframe[0].value["source"])
+    at.file_uploader(key="minima.upload").clear().upload("notes.pt", b"just some text, no weights").run()
+    assert not at.exception and any("Checkpoint refused" in e.value for e in at.error)
+
+
+def test_paths_page_segment_then_fold_line(monkeypatch, trained_cache):
+    at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch,
+                state={"paths.n": 7}))
+    profile, matrix = figs(at)[:2]
+    assert trace_names(profile)[0] == "direct segment" and len(array(profile["data"][0]["x"])) == 7
+    assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) >= 1
+    at.number_input(key="paths.c_epochs.paper").set_value(2)
+    at.button(key="paths.fit").click().run()
+    ok(at)
+    profile, matrix = figs(at)[:2]
+    assert "fold-line through θ*" in trace_names(profile)
+    assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) == 2
+    assert any("NGD upper bound" in m.label for m in at.metric)
+
+
+def test_star_fit_button_produces_center_and_star(monkeypatch, trained_cache):
+    at = ok(app("pages/3_Star.py", trained_cache, monkeypatch, state={"star.n": 5}))
+    names = at.multiselect(key="star.feet").options
+    at.multiselect(key="star.feet").set_value(names[:2])
+    at.number_input(key="star.c_epochs.paper").set_value(2)
+    at.run()
+    assert not figs(at) and any("Fit the center" in i.value for i in at.info)
+    at.button(key="star.fit").click().run()
+    ok(at)
+    star = next(f for f in figs(at) if "center θ*" in trace_names(f))
+    assert "held-out minima" in trace_names(star) and "feet θ_i (fit the center)" in trace_names(star)
+    assert "MDS" in star["layout"]["xaxis"]["title"]["text"]
+    table = at.dataframe[0].value
+    assert set(table["path"]) >= {"direct segment", "fold-line", "spoke", "held-out spoke"}
+
+
+def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
+    at = ok(app("pages/4_Loss_slices.py", trained_cache, monkeypatch, state={"slices.res": 7}))
+    heat, surface = figs(at)[:2]
+    assert heat["data"][0]["type"] == "heatmap" and array(heat["data"][0]["z"]).shape == (7, 7)
+    assert surface["data"][0]["type"] == "surface"
+    assert len(at.dataframe[0].value) >= 3                  # anchors and projected models
+    at.number_input(key="slices.res").set_value(500).run()
+    assert not at.exception and any("grid points" in e.value for e in at.error)
+
+
+def test_slices_random_plane_and_geodesic(monkeypatch, trained_cache):
+    at = ok(app("pages/4_Loss_slices.py", trained_cache, monkeypatch,
+                state={"slices.res": 9, "slices.geo": True, "slices.margin": 0.5}))
+    assert "fast-marching geodesic" in trace_names(figs(at)[0]) or at.warning
+    at.radio(key="slices.mode").set_value(at.radio(key="slices.mode").options[1]).run()
+    ok(at)
+    heat = figs(at)[0]
+    assert array(heat["data"][0]["z"]).shape == (9, 9)
+
+
+def test_sweep_page_runs_a_small_width_sweep(tmp_path, monkeypatch):
+    at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path, monkeypatch, minima=2, epochs=2,
+                state={"sweep.values.model.width": "6,10"}))
+    at.number_input(key="sweep.c_epochs.paper").set_value(2)
+    at.button(key="sweep.run").click().run()
+    ok(at)
+    fig = figs(at)[0]
+    assert fig["layout"]["xaxis"]["title"]["text"] == "model.width"
+    assert list(array(fig["data"][0]["x"])) == [6, 10]
+    assert len(at.dataframe[0].value) == 2                  # one pair per width
+
+
+def test_theory_page_bounds_and_student(tmp_path, monkeypatch):
+    at = ok(app("pages/6_Theory.py", tmp_path, monkeypatch,
+                state={"theory.widths": "8,16", "theory.trials": 20, "theory.pairs": 3,
+                       "theory.width": 8, "theory.epochs": 3}))
+    connect = figs(at)[0]
+    assert len(connect["data"]) == 4 and connect["layout"]["yaxis"]["title"]["text"] == "probability"
+    at.button(key="theory.train").click().run()
+    ok(at)
+    norms = figs(at)[-1]
+    assert norms["data"][0]["type"] == "bar" and len(array(norms["data"][0]["y"])) == 8
+
+
+def test_paper_page_tables_reproduce_results_and_upload(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                             # no results/ folder here
+    at = ok(app("pages/7_Paper_reproduction.py", tmp_path, monkeypatch))
+    assert any("reproduce table1" in i.value for i in at.info)
+    loss = lc.paper.TABLE1_ROWS["segment_max_loss"]
+    t1 = at.dataframe[0].value.set_index(["setting", "source"])
+    assert t1.loc[("MNIST FNN", "paper"), loss] == 1.25
+    results = {"table1": {"MNIST FNN": {"segment_max_loss": 1.5, "fold_min_acc": 0.999}}}
+    at.file_uploader(key="repro.upload").upload("r.json", json.dumps(results).encode()).run()
+    ok(at)
+    t1 = at.dataframe[0].value.set_index(["setting", "source"])
+    assert t1.loc[("MNIST FNN", "measured (uploaded)"), loss] == 1.5
+    # the reproduce command's own format, read from ./results
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table1.json").write_text(json.dumps({
+        "experiment": "table1", "paper_numbers": {"column": "MNIST FNN"}, "settings": {"quick": True},
+        "results": {"recipes": {"paper-recipe": {"comparison": [
+            {"key": "segment_max_loss", "paper": 1.25, "ours": 1.75}]}}}}))
+    (tmp_path / "results" / "table2.json").write_text(json.dumps({
+        "experiment": "table2", "paper_numbers": {"column": "FNN+MNIST"}, "settings": {},
+        "results": {"selected": {"lam": 0.001}, "tradeoff": [
+            {"lam": 0.001, "ngd_upper_bound": 1.02, "fold_min_acc": 0.995}]}}))
+    at = ok(app("pages/7_Paper_reproduction.py", tmp_path, monkeypatch))
+    t1 = at.dataframe[0].value.set_index(["setting", "source"])
+    assert t1.loc[("MNIST FNN", "measured, paper-recipe (quick test run)"), loss] == 1.75
+    t2 = at.dataframe[1].value.set_index(["setting", "source"])
+    assert t2.loc[("FNN+MNIST", "measured, λ = 0.001 (selected)"), "NGD upper bound U(θ̃)"] == 1.02
+    bars = figs(at)[0]["data"]
+    assert [b["name"] for b in bars] == ["paper (Lin et al.)", "measured here"]
+
+
+def test_bad_inputs_show_errors_not_tracebacks(tmp_path, monkeypatch):
+    at = app("pages/1_Minima.py", tmp_path, monkeypatch, width=10 ** 9)
+    assert not at.exception and any("'width' parameter" in e.value for e in at.error)
+    at = app("pages/1_Minima.py", tmp_path, monkeypatch, width=10 ** 6)      # valid, but 76M params
+    assert not at.exception and any("trainable parameters" in e.value for e in at.error)
+    at = app("pages/1_Minima.py", tmp_path, monkeypatch, seeds="1,x")
+    assert not at.exception and any("seeds" in e.value for e in at.error)
+    import landscape_core.data as data
+    monkeypatch.setattr(data, "resolve_data_dir", lambda data_dir=None: [tmp_path / "nowhere"])
+    at = app("pages/1_Minima.py", tmp_path, monkeypatch, preset="mnist-fnn")
+    assert not at.exception and any("dataset not found" in e.value for e in at.error)
+
+
+def test_png_export_failure_shows_a_message(monkeypatch, trained_cache):
+    import ui_common
+
+    def broken(fig):
+        raise RuntimeError("no Chromium here")
+    monkeypatch.setattr(ui_common, "figure_png", broken)
+    at = ok(app("pages/1_Minima.py", trained_cache, monkeypatch))
+    at.button(key="minima.dist.png").click().run()
+    assert not at.exception and any("PNG export failed" in w.value for w in at.warning)
+    assert {b.label for b in at.download_button} >= {"HTML (interactive)", "Data (CSV)", "Data (JSON)"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Chromium for kaleido")
+def test_png_export_with_kaleido():
+    import ui_common
+    from landscape_core import figures
+    png = ui_common.figure_png(figures.distance_matrix_figure(np.eye(2), ["a", "b"]))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
