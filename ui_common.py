@@ -501,10 +501,9 @@ def thetas(keys: Sequence[str]) -> torch.Tensor:
 def train_minima(exp: lc.Experiment, page: str, should_stop: Callable[[], bool]) -> int:
     """Train the experiment's missing minima one seed at a time, with progress.
 
-    Each seed runs under a file lock, so two sessions asking for the same minimum train it
-    once (the second waits, then loads it from the cache). Returns the number trained.
+    The core trains each seed under a file lock, so two sessions asking for the same minimum
+    train it once (the second waits, then loads it from the cache). Returns the number trained.
     """
-    from filelock import FileLock, Timeout
     ms = minima_set(exp)
     seeds = list(ms.missing_seeds)
     if not seeds:
@@ -513,24 +512,10 @@ def train_minima(exp: lc.Experiment, page: str, should_stop: Callable[[], bool])
     bar = StageProgress([f"minimum {k + 1}/{len(seeds)} (seed {s})" for k, s in enumerate(seeds)])
     cache = DiskCache(cache_root())
     for i, seed in enumerate(seeds):
-        key = minimum_key(exp.model, exp.data, exp.train, seed)
-        (cache.root / "minimum").mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(cache.root / "minimum" / f"{key}.train.lock"))
-        while True:
-            try:
-                lock.acquire(timeout=0.5)
-                break
-            except Timeout:
-                bar.stage(i)(0.0, "another session is training this minimum; waiting for it")
-                if should_stop():
-                    raise lc.TrainingStopped("stopped while waiting for another session")
-        try:
-            stage = bar.stage(i)
-            lc.train_minima(exp.model, exp.data, exp.train, seeds=[seed], cache=cache,
-                            progress=lambda f, msg: stage(f, msg.split(": ", 1)[-1]),
-                            should_stop=should_stop)
-        finally:
-            lock.release()
+        stage = bar.stage(i)
+        lc.train_minima(exp.model, exp.data, exp.train, seeds=[seed], cache=cache,
+                        progress=lambda f, msg: stage(f, msg.split(": ", 1)[-1]),
+                        should_stop=should_stop)
     bar.done(f"trained {len(seeds)} minima; stored in the cache")
     return len(seeds)
 
@@ -831,22 +816,10 @@ def star_embedding(spec, feet_keys: tuple, held_keys: tuple, method: str, root: 
     classical MDS; "PCA": classical MDS, i.e. the projection on the top two principal axes.
     The returned ``distortion`` is the largest relative error of an embedded distance.
     """
-    from sklearn.manifold import MDS
+    from landscape_core.embedding import embed_2d
     c = get_center(spec, feet_keys)
-    pts = torch.cat([thetas(feet_keys + held_keys), c.theta[None]]).double()
-    dist = torch.cdist(pts, pts).numpy()
-    n = len(dist)
-    J = np.eye(n) - 1.0 / n
-    vals, vecs = np.linalg.eigh(-0.5 * J @ (dist ** 2) @ J)
-    top = np.argsort(vals)[::-1][:2]
-    xy = vecs[:, top] * np.sqrt(np.maximum(vals[top], 0))
-    if method == "MDS" and n > 2:
-        xy = MDS(n_components=2, metric="precomputed", init="classical_mds", max_iter=500,
-                 random_state=0).fit_transform(dist)
-    emb = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
-    off = ~np.eye(n, dtype=bool)
-    rel = np.abs(emb[off] - dist[off]) / np.maximum(dist[off], 1e-12)
-    return {"xy": xy, "distortion": float(rel.max()) if rel.size else 0.0, "distances": dist}
+    emb = embed_2d(torch.cat([thetas(feet_keys + held_keys), c.theta[None]]), method)
+    return {"xy": emb.xy, "distortion": emb.distortion, "distances": emb.distances}
 
 
 # ------------------------------------------------------------------------------------ slices
@@ -920,29 +893,9 @@ def in_grid(slice2d, point) -> bool:
                 and slice2d.betas.min() <= b <= slice2d.betas.max())
 
 
-def bottleneck_level(slice2d, p, q) -> float:
-    """The lowest loss level ε at which p and q are joined inside {loss ≤ ε} of the slice grid.
-
-    A binary search over the grid's loss values with 8-connected components: the barrier
-    between p and q *within this plane* (at grid resolution).
-    """
-    from scipy import ndimage
-    loss = np.asarray(slice2d.train_loss, float)
-
-    def node(pt):
-        return (int(np.abs(slice2d.alphas - pt[0]).argmin()), int(np.abs(slice2d.betas - pt[1]).argmin()))
-    a, b = node(p), node(q)
-    levels = np.unique(loss[np.isfinite(loss)])
-    lo, hi = int(np.searchsorted(levels, max(loss[a], loss[b]))), len(levels) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        labels, _ = ndimage.label(loss <= levels[mid], structure=np.ones((3, 3)))
-        lo, hi = (lo, mid) if labels[a] and labels[a] == labels[b] else (mid + 1, hi)
-    return float(levels[lo])
-
-
 def default_epsilon(slice2d, p, q) -> float:
     """A loss level just above the one that joins p and q in the slice (5% margin)."""
+    from landscape_core.geodesic import bottleneck_level
     return 1.05 * bottleneck_level(slice2d, p, q)
 
 

@@ -532,3 +532,26 @@ def _dijkstra_path(free, slice2d, dx, si, ei) -> np.ndarray:
         cells.append(prev[cells[-1]])
     cells = np.array(cells[::-1])
     return np.stack([slice2d.alphas[cells[:, 0]], slice2d.betas[cells[:, 1]]], axis=1)
+
+
+def bottleneck_level(slice2d, p, q, *, split: str = "train") -> float:
+    """The lowest loss level epsilon at which points p and q of a slice are joined in {loss <= epsilon}.
+
+    A binary search over the grid's loss values with 8-connected components: the barrier
+    between p and q *within this plane*, at grid resolution (p, q: (alpha, beta), snapped to
+    the nearest grid nodes). Any ``slice_geodesic`` with a smaller epsilon is unreachable.
+    """
+    from scipy import ndimage
+    loss = np.asarray(slice2d.train_loss if split == "train" else slice2d.test_loss, float)
+
+    def node(pt):
+        return (int(np.abs(slice2d.alphas - pt[0]).argmin()),
+                int(np.abs(slice2d.betas - pt[1]).argmin()))
+    a, b = node(p), node(q)
+    levels = np.unique(loss[np.isfinite(loss)])
+    lo, hi = int(np.searchsorted(levels, max(loss[a], loss[b]))), len(levels) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        labels, _ = ndimage.label(loss <= levels[mid], structure=np.ones((3, 3)))
+        lo, hi = (lo, mid) if labels[a] and labels[a] == labels[b] else (mid + 1, hi)
+    return float(levels[lo])

@@ -6,6 +6,7 @@ run of N minima keeps every minimum already finished (each is its own cache entr
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -89,18 +90,42 @@ def train_minima(model: ModelSpec, data: DataSpec, train: TrainSpec, *, seeds=No
         def sub(f, msg, i=i):
             if progress is not None:
                 progress((i + f) / len(seeds), f"minimum {i + 1}/{len(seeds)} (seed {seed}): {msg}")
+        if not use_cache:
+            out.append(train_minimum(model, data, train, seed, progress=sub,
+                                     should_stop=should_stop, device=device))
+            continue
         key = minimum_key(model, data, train, seed)
-        entry = cache.load("minimum", key) if use_cache else None
+        entry = cache.load("minimum", key)
         if entry is None:
-            m = train_minimum(model, data, train, seed, progress=sub, should_stop=should_stop,
-                              device=device)
-            if use_cache:
-                cache.save("minimum", key, _meta(m), _arrays(m))
-            out.append(m)
-        else:
-            out.append(minimum_from_entry(entry))
-            sub(1.0, "loaded from cache")
+            with _training_lock(cache, key, sub, should_stop):
+                entry = cache.load("minimum", key)      # another process may have trained it
+                if entry is None:
+                    m = train_minimum(model, data, train, seed, progress=sub,
+                                      should_stop=should_stop, device=device)
+                    entry = cache.save("minimum", key, _meta(m), _arrays(m))
+        out.append(minimum_from_entry(entry))
+        sub(1.0, "done")
     return out
+
+
+@contextlib.contextmanager
+def _training_lock(cache: DiskCache, key: str, progress, should_stop):
+    """Per-minimum file lock: two processes asking for the same minimum train it once."""
+    from filelock import FileLock, Timeout
+    (cache.root / "minimum").mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(cache.root / "minimum" / f"{key}.lock"))
+    while True:
+        try:
+            lock.acquire(timeout=0.5)
+            break
+        except Timeout:
+            progress(0.0, "another process is training this minimum; waiting for it")
+            if should_stop is not None and should_stop():
+                raise TrainingStopped("stopped while waiting for another process") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _meta(m: Minimum) -> dict:

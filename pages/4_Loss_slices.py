@@ -6,6 +6,7 @@ st.set_page_config(page_title="Loss slices · Landscape Explorer", page_icon="�
 
 import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
+from landscape_core.geodesic import bottleneck_level  # noqa: E402
 
 exp = ui.experiment_sidebar()
 st.title("Loss slices")
@@ -64,7 +65,7 @@ with st.expander("Fast-marching geodesic on the slice"):
         start = g1.selectbox("From", candidates, key="slices.g_start")
         end = g2.selectbox("To", candidates, index=1, key="slices.g_end")
         st.caption(f"Lowest loss level joining them in this plane: "
-                   f"{ui.bottleneck_level(sl, points[start], points[end]):.4g} (the barrier within "
+                   f"{bottleneck_level(sl, points[start], points[end]):.4g} (the barrier within "
                    "the slice, at grid resolution); ε defaults to 5% above it.")
         eps = g3.number_input("Loss level ε (free region: loss ≤ ε)", 0.0, 1e6,
                               ui.default_epsilon(sl, points[start], points[end]), format="%.4g",

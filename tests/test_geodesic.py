@@ -183,3 +183,17 @@ def test_slice_geodesic_errors_and_unreachable():
                        epsilon=0.5)
     with pytest.raises(ValueError, match="names an anchor"):
         slice_geodesic(make_slice(loss, GRID, GRID), "C", (0.8, 0.5), epsilon=0.5)
+
+
+def test_bottleneck_level_is_the_pass_height_between_two_basins():
+    """Two basins separated by a ridge with a pass of height 0.7: the joining level is 0.7."""
+    from landscape_core.geodesic import bottleneck_level
+    from landscape_core.slices import Slice2D
+    a = np.linspace(-1, 1, 21)
+    loss = np.ones((21, 21))
+    loss[:8, :] = 0.1               # basin 1 (low alpha)
+    loss[13:, :] = 0.2              # basin 2 (high alpha)
+    loss[8:13, 10] = 0.7            # a pass through the ridge
+    sl = Slice2D(a, a, loss, None, None, None, "custom", "none")
+    assert bottleneck_level(sl, (-1, 0), (1, 0)) == pytest.approx(0.7)
+    assert bottleneck_level(sl, (-1, 0), (-0.5, 0.5)) == pytest.approx(0.1)   # same basin
