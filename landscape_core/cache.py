@@ -55,7 +55,7 @@ def make_key(kind: str, payload) -> str:
 def _checksum(arrays: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.require(arrays[name], requirements="C")      # keeps 0-d arrays 0-d
         h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -95,7 +95,7 @@ class DiskCache:
     def save(self, kind: str, key: str, meta: dict, arrays: dict) -> Entry:
         """Write an entry atomically (temporary file + rename)."""
         from safetensors.numpy import save_file
-        arrays = {k: np.ascontiguousarray(np.asarray(v)) for k, v in arrays.items()}
+        arrays = {k: np.require(np.asarray(v), requirements="C") for k, v in arrays.items()}
         if not arrays:
             arrays = {"_empty": np.zeros(0, np.float32)}
         meta = {**meta, "schema_version": SCHEMA_VERSION,

@@ -333,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reproduce"]:            # its own parser, --help included
+        from . import reproduce
+        return int(reproduce.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     if getattr(args, "cache_dir", None):
         os.environ["LANDSCAPE_CACHE_DIR"] = args.cache_dir

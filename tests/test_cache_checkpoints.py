@@ -136,3 +136,10 @@ def test_truncated_safetensors_is_refused(tmp_path):
     raw = (tmp_path / "m.safetensors").read_bytes()
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(raw[:-40], build_model(SPEC))
+
+
+def test_zero_dimensional_arrays_keep_their_shape(tmp_cache):
+    """BatchNorm's num_batches_tracked is a 0-d tensor; it must come back 0-d."""
+    tmp_cache.save("minimum", "k0", {}, {"count": np.array(7), "v": np.arange(3.0)})
+    e = tmp_cache.load("minimum", "k0")
+    assert e.arrays["count"].shape == () and int(e.arrays["count"]) == 7
