@@ -24,19 +24,8 @@ class CLIError(Exception):
 
 # ----------------------------------------------------------------------------- helpers
 def _progress(desc: str, quiet: bool):
-    if quiet:
-        return None
-    from tqdm import tqdm
-    bar = tqdm(total=1000, desc=desc, file=sys.stderr, leave=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
-
-    def update(fraction: float, message: str = ""):
-        bar.n = int(round(1000 * min(max(fraction, 0.0), 1.0)))
-        bar.set_postfix_str(message[:60], refresh=False)
-        bar.refresh()
-        if fraction >= 1.0:
-            bar.close()
-    return update
+    from .progress import progress_bar
+    return progress_bar(desc, quiet, width=60)
 
 
 def _parse_value(text: str):

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .progress import progress_bar
 from . import paper, theory
 from .cache import DiskCache, make_key
 from .center import CenterSpec, center_for_minima
@@ -94,23 +95,6 @@ def _clean(obj):
     return obj
 
 
-def _bar(desc: str, quiet: bool) -> Progress:
-    """A tqdm bar on stderr driven by progress(fraction, message); a no-op when quiet."""
-    if quiet:
-        return lambda f, m="": None
-    from tqdm import tqdm
-    bar = tqdm(total=1000, desc=desc, file=sys.stderr, leave=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
-
-    def update(fraction: float, message: str = ""):
-        bar.n = int(round(1000 * min(max(fraction, 0.0), 1.0)))
-        bar.set_postfix_str(message[:70], refresh=False)
-        bar.refresh()
-        if fraction >= 1.0:
-            bar.close()
-    return update
-
-
 def _part(progress: Progress, lo: float, hi: float, prefix: str = "") -> Progress:
     """Map a sub-task's fraction in [0, 1] onto [lo, hi] of the parent bar."""
     return lambda f, m="": progress(lo + (hi - lo) * min(max(f, 0.0), 1.0),
@@ -145,7 +129,7 @@ def _run(name: str, settings: dict, compute: Callable[[Progress], dict], *, out_
 def _run_inner(name, settings, compute, *, out_dir, quiet, refresh, cache) -> dict:
     cache = cache or DiskCache()
     key = make_key("reproduce", {"name": name, "version": RESULTS_VERSION, "settings": _clean(settings)})
-    progress = _bar(name, quiet)
+    progress = progress_bar(name, quiet)
     entry = None if refresh else cache.load("reproduce", key)
     if entry is None:
         start = time.perf_counter()
