@@ -25,7 +25,7 @@ c1, c2 = st.columns(2)
 c1.metric("Device", ui.device_label())
 status = ui.cache_status()
 c2.markdown(f"**Cache:** `{ui.cache_root()}`  \n" + (
-    " · ".join(f"{kind.replace('_', ' ')}: {n}" for kind, n in status.items()) or "empty")
+    ui.cache_summary(status))
     + "  \nResults are written here as they finish; a reload or another tab finds them.")
 
 ms = ui.minima_set(exp)

@@ -320,14 +320,17 @@ def timing_probe(model: lc.ModelSpec, data: lc.DataSpec, batch_size: int = 64) -
 
 
 def _seconds(s: float) -> str:
+    """A duration for cost texts, with its own '≈' or '<': '< 1 s', '≈ 12 s', '≈ 3.5 min'."""
+    if s < 0.5:
+        return "< 1 s"
     if s < 90:
-        return f"{s:.0f} s"
-    return f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+        return f"≈ {s:.0f} s"
+    return "≈ " + (f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h")
 
 
 def cost_text(what: str, passes: float, seconds: float) -> str:
     return (f"**Estimated cost** of {what}: ≈ {passes:.3g} example-passes (forward/backward), "
-            f"≈ {_seconds(seconds)} on {device_label()}. This is an *estimate* from a timing probe; "
+            f"{_seconds(seconds)} on {device_label()}. This is an *estimate* from a timing probe; "
             "other work on the machine slows it down.")
 
 
@@ -710,7 +713,7 @@ def _point(ref) -> torch.Tensor:
 @st.cache_data(max_entries=64, show_spinner="Evaluating the paths…")
 def pair_paths(model: lc.ModelSpec, data: lc.DataSpec, key_i: str, key_j: str, center_ref,
                n_points: int, root: str) -> dict:
-    """Segment θ_i — θ_j, and with a center the fold-line θ_i → θ* → θ_j and the NGD bound."""
+    """Segment θᵢ — θⱼ, and with a center the fold-line θᵢ → θ* → θⱼ and the NGD bound."""
     a, b = _point(key_i), _point(key_j)
     out = {"segment": None, "fold_line": None, "ngd": None}
     with evaluators(model, data) as (tr, te):
@@ -1188,3 +1191,22 @@ def cache_status() -> dict:
     if not root.is_dir():
         return {}
     return {p.name: len(list(p.glob("*.safetensors"))) for p in sorted(root.iterdir()) if p.is_dir()}
+
+
+_CACHE_NOUNS = {"minimum": ("minimum", "minima"), "center": ("center", "centers"),
+                "reproduce": ("reproduction result", "reproduction results"),
+                "sweep_point": ("sweep point", "sweep points")}
+_CACHE_ORDER = ("minimum", "center", "sweep_point", "reproduce")
+
+
+def cache_summary(status: dict) -> str:
+    """'3 minima · 1 center' from ``cache_status()``; 'empty' when nothing is cached."""
+    kinds = sorted(status, key=lambda k: (_CACHE_ORDER.index(k) if k in _CACHE_ORDER else 99, k))
+    parts = []
+    for kind in kinds:
+        n = int(status[kind])
+        if not n:
+            continue
+        one, many = _CACHE_NOUNS.get(kind, (kind.replace("_", " "), kind.replace("_", " ") + " entries"))
+        parts.append(f"{n} {one if n == 1 else many}")
+    return " · ".join(parts) or "empty"

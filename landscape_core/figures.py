@@ -111,9 +111,12 @@ def path_profile_figure(profiles: Sequence, *, split: str = "train", log_loss: b
                 row=1, col=2)
         if p.kind == "fold_line":
             pivots.update(float(v) for v in p.vertices_t[1:-1])
-    for v in sorted(pivots):
-        fig.add_vline(x=v, line=dict(color=CENTER_COLOR, dash="dot", width=1),
-                      annotation_text="θ*", annotation_position="top")
+    for n, v in enumerate(sorted(pivots)):
+        # no text annotation: it would sit on the subplot titles; a legend entry names the line
+        fig.add_vline(x=v, line=dict(color=CENTER_COLOR, dash="dot", width=1))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"θ* (t = {v:g})",
+                                 showlegend=n == 0 or len(pivots) > 1, hoverinfo="skip",
+                                 line=dict(color=CENTER_COLOR, dash="dot", width=1)), row=1, col=1)
     _style(fig, title, x_title)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=f"{split} loss", row=1, col=1,
@@ -135,14 +138,14 @@ def matrix_figure(matrix, names: Sequence[str], *, title: str, colorbar_title: s
         z=m, x=list(names), y=list(names), colorscale=colorscale, zmin=zmin, zmax=zmax,
         texttemplate=f"%{{z:{fmt}}}", colorbar=dict(title=colorbar_title),
         hovertemplate="%{y} → %{x}<br>" + colorbar_title + ": %{z:.4g}<extra></extra>"))
-    _style(fig, title, "θ_j", "θ_i", height=max(320, 60 * len(names) + 160))
+    _style(fig, title, "θⱼ", "θᵢ", height=max(320, 60 * len(names) + 160))
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
 def distance_matrix_figure(distances, names: Sequence[str]) -> go.Figure:
-    """Pairwise Euclidean distances ||θ_i − θ_j||₂ between minima (flat trainable parameters)."""
-    return matrix_figure(distances, names, title="Pairwise distances ‖θ_i − θ_j‖₂",
+    """Pairwise Euclidean distances ||θᵢ − θⱼ||₂ between minima (flat trainable parameters)."""
+    return matrix_figure(distances, names, title="Pairwise distances ‖θᵢ − θⱼ‖₂",
                          colorbar_title="L2 distance", colorscale="Blues")
 
 
@@ -157,7 +160,7 @@ def barrier_matrices_figure(direct, through_center, names: Sequence[str], *, met
     mats = [direct] + ([_array(through_center, "through_center", 2)] if through_center is not None else [])
     finite = np.concatenate([m[np.isfinite(m)] for m in mats]) if mats else np.zeros(1)
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    titles = ["direct segment θ_i — θ_j", "fold-line θ_i → θ* → θ_j"][:len(mats)]
+    titles = ["direct segment θᵢ — θⱼ", "fold-line θᵢ → θ* → θⱼ"][:len(mats)]
     fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.15)
     scale = (colorscale + "_r") if higher_is_better and not colorscale.endswith("_r") else colorscale
     for k, m in enumerate(mats):
@@ -166,10 +169,10 @@ def barrier_matrices_figure(direct, through_center, names: Sequence[str], *, met
             texttemplate="%{z:.3g}", showscale=k == len(mats) - 1, colorbar=dict(title=metric_label),
             hovertemplate="%{y} → %{x}<br>" + metric_label + ": %{z:.4g}<extra>" + titles[k] +
                           "</extra>"), row=1, col=k + 1)
-    _style(fig, f"Pairwise barriers: {metric_label}", "θ_j", None,
+    _style(fig, f"Pairwise barriers: {metric_label}", "θⱼ", None,
            height=max(340, 60 * len(names) + 180))
     fig.update_yaxes(autorange="reversed")
-    fig.update_yaxes(title_text="θ_i", row=1, col=1)
+    fig.update_yaxes(title_text="θᵢ", row=1, col=1)
     return fig
 
 
@@ -177,13 +180,13 @@ def barrier_matrices_figure(direct, through_center, names: Sequence[str], *, met
 def star_figure(feet_xy, center_xy, feet_names: Sequence[str], *, spoke_values=None,
                 value_label: str = "max train loss along the spoke", feet_colors=None,
                 held_out_xy=None, held_out_names: Sequence[str] = (), held_out_values=None,
-                held_out_colors=None, method: str = "MDS", log_color: bool = True) -> go.Figure:
-    """The star diagram: feet θ_i and center θ* in a 2-D embedding, spokes coloured by barrier.
+                held_out_colors=None, method: str = "MDS", log_color: bool = False) -> go.Figure:
+    """The star diagram: feet θᵢ and center θ* in a 2-D embedding, spokes coloured by barrier.
 
     Parameters
     ----------
     feet_xy : array of shape (r, 2); center_xy : array of shape (2,)
-    spoke_values : array of shape (r,), the barrier of each spoke θ_i — θ* (colours the spoke)
+    spoke_values : array of shape (r,), the barrier of each spoke θᵢ — θ* (colours the spoke)
     held_out_xy : array of shape (h, 2), minima not used to fit θ* (dashed spokes, diamonds)
     method : name of the embedding, shown in the axis titles
     """
@@ -195,7 +198,7 @@ def star_figure(feet_xy, center_xy, feet_names: Sequence[str], *, spoke_values=N
     use_log = log_color and allv.size and np.all(allv > 0)
     tr = (lambda v: np.log10(np.maximum(v, _TINY))) if use_log else (lambda v: v)
     lo, hi = (float(tr(allv).min()), float(tr(allv).max())) if allv.size else (0.0, 1.0)
-    scale = "Turbo"
+    scale = "Cividis"         # perceptually uniform; blue-grey-yellow stays apart from the minima colours
 
     def color_of(v):
         if v is None or not np.isfinite(v):
@@ -217,16 +220,19 @@ def star_figure(feet_xy, center_xy, feet_names: Sequence[str], *, spoke_values=N
                 hovertemplate=f"{what} θ* — {names[i]}<br>{value_label}: "
                               f"{'n/a' if v is None else f'{v:.4g}'}<extra></extra>"))
     for xy, names, colors, symbol, label in ((feet_xy, feet_names, feet_colors, "circle",
-                                              "feet θ_i (fit the center)"),
+                                              "feet θᵢ (fit the center)"),
                                              (held_xy, held_out_names, held_out_colors, "diamond",
                                               "held-out minima")):
         if len(xy):
             cols = list(colors) if colors is not None else [minimum_color(i) for i in range(len(xy))]
             fig.add_trace(go.Scatter(
                 x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=list(names),
-                textposition="top center", name=label,
+                textposition="top center", name=label, showlegend=False,
                 marker=dict(size=16, color=cols, symbol=symbol, line=dict(color="white", width=1)),
                 hovertemplate="%{text}<extra></extra>"))
+            # legend key in neutral grey: each minimum keeps its own colour on the chart
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, hoverinfo="skip",
+                                     marker=dict(size=12, color="#888888", symbol=symbol)))
     fig.add_trace(go.Scatter(x=[center_xy[0]], y=[center_xy[1]], mode="markers+text",
                              text=["θ*"], textposition="bottom center", name="center θ*",
                              marker=dict(size=22, color=CENTER_COLOR, symbol="star"),
@@ -235,7 +241,8 @@ def star_figure(feet_xy, center_xy, feet_names: Sequence[str], *, spoke_values=N
         fig.add_trace(go.Scatter(
             x=[None], y=[None], mode="markers", showlegend=False, name="colour scale",
             marker=dict(colorscale=scale, cmin=lo, cmax=hi, color=[lo], showscale=True,
-                        colorbar=dict(title=("log₁₀ " if use_log else "") + value_label))))
+                        colorbar=dict(title=dict(text=("log₁₀ " if use_log else "") + value_label,
+                                                 side="right")))))
     _style(fig, f"Star: feet and center θ* ({method} embedding of parameter space)",
            f"{method} axis 1", f"{method} axis 2", height=520)
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
@@ -260,15 +267,34 @@ def _slice_grid(slice2d, metric: str, log_scale: bool):
     return grid, grid, label
 
 
+SLICE_KIND_TITLES = {"three_models": "Plane through three models",
+                     "random (filter-normalised)": "Random filter-normalised plane"}
+OFF_PLANE_REL = 1e-3      # farther than this × the plane's extent: the model is drawn as off the plane
+
+
+def slice_extent(slice2d) -> float:
+    """The larger side of the slice's (α, β) square: the scale for 'on / off the plane'."""
+    a, b = np.asarray(slice2d.alphas, float), np.asarray(slice2d.betas, float)
+    return float(max(np.ptp(a) if a.size else 0.0, np.ptp(b) if b.size else 0.0, _TINY))
+
+
+def is_off_plane(distance, scale: float) -> bool:
+    """True when ``distance`` from the plane exceeds ``OFF_PLANE_REL`` × ``scale``."""
+    return distance is not None and np.isfinite(distance) and distance > OFF_PLANE_REL * scale
+
+
 def slice_figure(slice2d, *, metric: str = "train_loss", log_scale: bool = True,
                  style: str = "heatmap", points: Mapping[str, Sequence[float]] | None = None,
                  point_colors: Mapping[str, str] | None = None,
                  paths: Mapping[str, np.ndarray] | None = None,
                  path_colors: Mapping[str, str] | None = None, geodesic=None,
-                 title: str | None = None) -> go.Figure:
+                 title: str | None = None,
+                 off_plane: Mapping[str, float] | None = None) -> go.Figure:
     """Heatmap or contour map of a ``Slice2D`` with projected models and paths on top.
 
     points : name -> (alpha, beta) of models projected onto the plane
+    off_plane : name -> distance of the model from the plane; models farther than
+        ``OFF_PLANE_REL`` × the plane's extent are drawn hollow, with the distance in the label
     paths : name -> array (K, 2) of projected path points (segments, fold-lines)
     geodesic : array (P, 2), the fast-marching geodesic drawn in white
     """
@@ -296,14 +322,31 @@ def slice_figure(slice2d, *, metric: str = "train_loss", log_scale: bool = True,
                                  hovertemplate="geodesic<br>α=%{x:.3g}, β=%{y:.3g}<extra></extra>"))
     if points:
         names = list(points)
-        xy = np.array([points[n] for n in names], float).reshape(-1, 2)
-        cols = [(point_colors or {}).get(n, minimum_color(i)) for i, n in enumerate(names)]
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=names,
-                                 textposition="top center", name="models",
-                                 textfont=dict(color="white"),
-                                 marker=dict(size=13, color=cols, line=dict(color="white", width=1.5)),
-                                 hovertemplate="%{text}<br>α=%{x:.3g}, β=%{y:.3g}<extra></extra>"))
-    _style(fig, title or f"Loss slice ({getattr(slice2d, 'kind', 'plane')}): {label}",
+        cols = {n: (point_colors or {}).get(n, minimum_color(i)) for i, n in enumerate(names)}
+        scale = slice_extent(slice2d)
+        off = {n: float((off_plane or {}).get(n) or 0.0) for n in names}
+        groups = (("models", [n for n in names if not is_off_plane(off[n], scale)], False),
+                  ("models off the plane (projected)",
+                   [n for n in names if is_off_plane(off[n], scale)], True))
+        for trace_name, group, hollow in groups:
+            if not group:
+                continue
+            xy = np.array([points[n] for n in group], float).reshape(-1, 2)
+            text = [f"{n} ({off[n]:.3g} off the plane)" if hollow else n for n in group]
+            marker = (dict(size=13, symbol="circle-open", color=[cols[n] for n in group],
+                           line=dict(width=3)) if hollow else
+                      dict(size=13, color=[cols[n] for n in group], line=dict(color="white", width=1.5)))
+            fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=text,
+                                     textposition="top center", name=trace_name, showlegend=False,
+                                     textfont=dict(color="white"), marker=marker,
+                                     hovertemplate="%{text}<br>α=%{x:.3g}, β=%{y:.3g}<extra></extra>"))
+            # legend key in neutral grey: the markers themselves carry each model's own colour
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", hoverinfo="skip",
+                name="model off the plane (hollow: projection)" if hollow else "model on the plane",
+                marker=dict(size=11, color="#888888", symbol="circle-open" if hollow else "circle",
+                            line=dict(width=2.5 if hollow else 1, color="#888888"))))
+    _style(fig, title or f"{SLICE_KIND_TITLES.get(getattr(slice2d, 'kind', ''), 'Loss slice')}: {label}",
            "α (coordinate along u)", "β (coordinate along v)", height=560)
     fig.update_xaxes(range=[float(np.min(slice2d.alphas)), float(np.max(slice2d.alphas))])
     fig.update_yaxes(range=[float(np.min(slice2d.betas)), float(np.max(slice2d.betas))])
@@ -330,10 +373,14 @@ def slice_surface_figure(slice2d, *, metric: str = "train_loss", log_scale: bool
         ia = np.abs(alphas[None, :] - xy[:, :1]).argmin(1)
         ib = np.abs(betas[None, :] - xy[:, 1:]).argmin(1)
         cols = [(point_colors or {}).get(n, minimum_color(i)) for i, n in enumerate(names)]
-        fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=z[ia, ib], mode="markers+text",
-                                   text=names, name="models", marker=dict(size=6, color=cols)))
+        # labels only in the hover: text on a 3-D surface is hidden by it or overlaps
+        fig.add_trace(go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=z[ia, ib], mode="markers",
+                                   text=names, name="models", marker=dict(size=6, color=cols),
+                                   hovertemplate="%{text}<br>α=%{x:.3g}, β=%{y:.3g}<extra></extra>"))
     _style(fig, title or f"Loss surface: {label}", height=620)
-    fig.update_layout(scene=dict(xaxis_title="α", yaxis_title="β", zaxis_title=label))
+    fig.update_layout(scene=dict(xaxis_title="α", yaxis_title="β", zaxis_title=label,
+                                 domain=dict(x=[0.04, 0.9], y=[0.04, 0.96])),
+                      margin=dict(l=40, r=40, b=50))
     return fig
 
 
@@ -363,7 +410,9 @@ def mean_std_figure(x, series: Mapping[str, tuple], *, x_title: str, y_title: st
                                      marker=dict(color=color, size=6, symbol="circle-open"),
                                      hovertemplate="%{x}: %{y:.4g}<extra>one pair</extra>"))
     if ref_line is not None:
-        fig.add_hline(y=ref_line, line=dict(color="#555555", dash="dot"), annotation_text=ref_label)
+        # label at the left end, under the line: the right end is where the last error bar sits
+        fig.add_hline(y=ref_line, line=dict(color="#555555", dash="dot"), annotation_text=ref_label,
+                      annotation_position="bottom left")
     _style(fig, title, x_title, y_title)
     if categorical:
         fig.update_xaxes(type="category")
@@ -376,16 +425,28 @@ def mean_std_figure(x, series: Mapping[str, tuple], *, x_title: str, y_title: st
 
 SWEEP_SERIES = {
     "ngd": {"NGD upper bound U(θ*)": "ngd_bound"},
-    "distance": {"‖θ_i − θ_j‖₂": "euclidean"},
+    "distance": {"‖θᵢ − θⱼ‖₂": "euclidean"},
     "max_loss": {"direct segment": "segment_max_loss", "fold-line": "fold_max_loss"},
     "min_acc": {"direct segment": "segment_min_acc", "fold-line": "fold_min_acc"},
     "barrier_height": {"direct segment": "segment_barrier_height",
                        "fold-line": "fold_barrier_height"},
 }
-SWEEP_Y_TITLES = {"ngd": "NGD upper bound U", "distance": "Euclidean distance ‖θ_i − θ_j‖₂",
+SWEEP_Y_TITLES = {"ngd": "NGD upper bound U", "distance": "Euclidean distance ‖θᵢ − θⱼ‖₂",
                   "max_loss": "max train loss along the path (paper's barrier)",
                   "min_acc": "min train accuracy along the path (paper's barrier)",
                   "barrier_height": "endpoint-corrected loss barrier height"}
+
+
+FIELD_LABELS = {"model.width": "width (hidden units)", "model.depth": "depth (hidden layers)",
+                "model.activation": "activation", "model.init_scale": "init scale",
+                "model.arch": "architecture", "train.weight_decay": "weight decay",
+                "train.lr": "learning rate", "train.epochs": "epochs", "train.batch_size": "batch size",
+                "train.optimizer": "optimizer", "data.n_train": "training examples"}
+
+
+def field_label(field: str) -> str:
+    """Readable name of an experiment setting: 'model.width' -> 'width (hidden units)'."""
+    return FIELD_LABELS.get(field, field.split(".")[-1].replace("_", " "))
 
 
 def sweep_figure(summary: Sequence[Mapping], rows: Sequence[Mapping] | None = None, *, field: str,
@@ -410,8 +471,8 @@ def sweep_figure(summary: Sequence[Mapping], rows: Sequence[Mapping] | None = No
         if rows:
             points[label] = ([r["value"] for r in rows], [r[key] for r in rows])
     log_y = quantity == "max_loss" and all(_positive(m) for m, _ in series.values())
-    fig = mean_std_figure(x, series, x_title=field, y_title=SWEEP_Y_TITLES[quantity],
-                          title=f"{SWEEP_Y_TITLES[quantity]} vs {field} (mean ± std over pairs)",
+    fig = mean_std_figure(x, series, x_title=field_label(field), y_title=SWEEP_Y_TITLES[quantity],
+                          title=f"{SWEEP_Y_TITLES[quantity]} vs {field_label(field)} (mean ± std over pairs)",
                           log_x=log_x, log_y=log_y, points=points or None, colors=colors,
                           ref_line=1.0 if quantity == "ngd" else None,
                           ref_label="NGD = 1 (straight segment)" if quantity == "ngd" else "")
@@ -480,13 +541,21 @@ def history_figure(x, curves: Mapping[str, Sequence[float]], *, x_title: str, y_
 def paper_comparison_figure(settings: Sequence[str], paper: Sequence[float], ours: Sequence[float | None],
                             *, y_title: str, title: str, log_y: bool = False,
                             percent: bool = False) -> go.Figure:
-    """Grouped bars: the paper's published value beside ours (None = not measured) per setting."""
+    """Dot plot: the paper's published value beside ours (None = not measured) per setting.
+
+    Markers, not bars: on a log axis a bar's height depends on where the axis starts.
+    """
     ours_arr = np.array([np.nan if v is None else float(v) for v in ours])
-    fig = go.Figure([go.Bar(x=list(settings), y=np.asarray(paper, float), name="paper (Lin et al.)",
-                            marker_color="#999999"),
-                     go.Bar(x=list(settings), y=ours_arr, name="measured here", marker_color=FOLD_COLOR)])
+    fmt = ".2%" if percent else ".4g"
+    fig = go.Figure([go.Scatter(x=list(settings), y=np.asarray(paper, float), name="paper (Lin et al.)",
+                                mode="markers", marker=dict(color="#777777", size=13, symbol="diamond"),
+                                hovertemplate="%{x}<br>paper: %{y:" + fmt + "}<extra></extra>"),
+                     go.Scatter(x=list(settings), y=ours_arr, name="measured here", mode="markers",
+                                marker=dict(color=FOLD_COLOR, size=13, symbol="circle"),
+                                hovertemplate="%{x}<br>measured: %{y:" + fmt + "}<extra></extra>")])
     _style(fig, title, None, y_title)
-    fig.update_layout(barmode="group")
+    fig.update_layout(scattermode="group", scattergap=0.6)
+    fig.update_xaxes(type="category", showgrid=True)
     if log_y:
         fig.update_yaxes(type="log")
     if percent:

@@ -7,7 +7,7 @@ import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
 
 exp = ui.experiment_sidebar()
-st.title("Minima θ₁ … θᵣ")
+st.title("Minima θ₁, θ₂, …")
 st.markdown("Each minimum is an independent training run from its own seed (initialisation and "
             "data order). Finished minima are stored in the cache one by one, so stopping keeps "
             "everything already trained.")
@@ -23,7 +23,10 @@ else:
     st.success(f"All {len(exp.seed_list)} minima of this selection are in the cache.")
 c1, c2 = st.columns([3, 1])
 should_stop = ui.stop_button("minima", c2)
-if c1.button(f"Train {len(ms.missing_seeds)} missing minima", key="minima.train", type="primary",
+_n_missing = len(ms.missing_seeds)
+_train_label = (f"Train {_n_missing} missing minim{'um' if _n_missing == 1 else 'a'}" if _n_missing
+                else "All minima trained")
+if c1.button(_train_label, key="minima.train", type="primary",
              disabled=not ms.missing_seeds):
     if ui.run_core("Training", ui.train_minima, exp, "minima", should_stop, stop=False) is not None:
         st.rerun()

@@ -27,8 +27,8 @@ with st.expander("Center θ* (needed for fold-lines)", expanded=center_ref is No
             st.rerun()
 
 c1, c2, c3, c4 = st.columns(4)
-i = c1.selectbox("θ_i (t = 0)", range(ms.n), format_func=lambda k: ms.names[k], key="paths.i")
-j = c2.selectbox("θ_j (t = 1)", range(ms.n), index=1, format_func=lambda k: ms.names[k], key="paths.j")
+i = c1.selectbox("θᵢ (t = 0)", range(ms.n), format_func=lambda k: ms.names[k], key="paths.i")
+j = c2.selectbox("θⱼ (t = 1)", range(ms.n), index=1, format_func=lambda k: ms.names[k], key="paths.j")
 n_points = c3.slider("Points per path", 5, 101, 21, step=2, key="paths.n")
 split = c4.radio("Data", ["train", "test"], horizontal=True, key="paths.split")
 log_loss = st.checkbox("Log scale for losses", True, key="paths.log")
@@ -45,7 +45,7 @@ profiles = [p for p in (res["segment"], res["fold_line"]) if p is not None]
 fig = figures.path_profile_figure(profiles, split=split, log_loss=log_loss,
                                   title=f"{split} loss and accuracy: {ms.names[i]} → {ms.names[j]}")
 ui.chart(fig, "pair_paths", "paths.pair",
-         caption="Orange dashed: the straight segment. Blue: the fold-line θ_i → θ* → θ_j, each "
+         caption="Orange dashed: the straight segment. Blue: the fold-line θᵢ → θ* → θⱼ, each "
                  "leg on half of the t-axis (θ* at t = 0.5).",
          explain="The paper's Figure 1 (right) and Figure 5: the direct segment between two "
                  "independent minima crosses a high-loss, low-accuracy region, while the fold-line "
@@ -55,7 +55,7 @@ rows = [{"path": p.label, **p.barriers(split)} for p in profiles]
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="paths.pair_table")
 st.caption(" · ".join(f"**{k}**: {v}" for k, v in BARRIER_DEFINITIONS.items()))
 if res["ngd"] is not None:
-    st.metric("NGD upper bound U(θ*) = (‖θ_i − θ*‖ + ‖θ* − θ_j‖) / ‖θ_i − θ_j‖", f"{res['ngd']:.4f}")
+    st.metric("NGD upper bound U(θ*) = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖", f"{res['ngd']:.4f}")
     st.caption("Valid as a bound on the NGD only if the fold-line stays low (check the chart).")
 
 st.subheader("All pairs: direct segment vs through the center")

@@ -8,7 +8,7 @@ from landscape_core import figures  # noqa: E402
 
 exp = ui.experiment_sidebar()
 st.title("Star-shaped connectivity")
-st.markdown("A **center** θ* is fitted to the *feet* θ₁ … θᵣ by minimising the mean loss along the "
+st.markdown("A **center** θ* is fitted to the *feet* θ₁, θ₂, … by minimising the mean loss along the "
             "segments θᵢ — θ* (the paper's Eq. 6–7). Minima left out of the fit (*held-out*) test "
             "whether the same θ* also reaches new minima.")
 ui.require("center", "Center finding")
@@ -22,14 +22,15 @@ default = list(ms.names[:-1] if ms.n >= 4 else ms.names)
 feet_names = st.multiselect("Feet θᵢ used to fit θ*", ms.names, default=default, key="star.feet")
 held_names = [n for n in ms.names if n not in feet_names]
 st.caption("Held-out minima: " + (", ".join(held_names) if held_names else "none (train more minima "
-                                                                           "to test held-out feet)"))
+                                                                           "to test held-out minima)"))
 if len(feet_names) < 2:
     st.error("Choose at least two feet.")
     st.stop()
 feet_keys = tuple(ms.keys[ms.names.index(n)] for n in feet_names)
 held_keys = tuple(ms.keys[ms.names.index(n)] for n in held_names)
 
-with st.expander("Center settings", expanded=True):
+_known = ui.current_center(exp, ms)
+with st.expander("Center settings", expanded=not (_known and set(_known[1]) == set(feet_keys))):
     spec = ui.center_spec_controls("star")
     st.markdown(ui.cost_text(f"fitting θ* to {len(feet_keys)} feet", *ui.center_cost(exp, spec)))
     b1, b2 = st.columns([3, 1])
@@ -39,7 +40,7 @@ with st.expander("Center settings", expanded=True):
                     stop=False)
 
 if ui.get_center(spec, feet_keys) is None:
-    st.info("No center for these feet and settings yet: press **Fit the center**.")
+    st.info("No center for these feet and settings yet: press **Fit the center** under *Center settings*.")
     st.stop()
 
 c1, c2, c3 = st.columns(3)
@@ -60,12 +61,13 @@ fig = figures.star_figure(
     spoke_values=[report.spokes[i].barriers()[metric] for i in range(r)],
     held_out_values=[report.held_out[n].barriers()[metric] for n in held_names],
     feet_colors=[colors[n] for n in feet_names], held_out_colors=[colors[n] for n in held_names],
-    method=method, value_label=metric.replace("_", " ") + " along the spoke")
+    method=method, value_label={"max_loss": "max train loss along the spoke",
+                                "barrier_height": "barrier height along the spoke"}[metric])
 ui.chart(fig, "star", "star.diagram",
          caption=(f"{'Metric MDS (SMACOF)' if method == 'MDS' else 'PCA (classical MDS)'} on the "
                   f"exact pairwise Euclidean distances of feet, held-out minima and θ*; the largest "
                   f"relative distance error of the 2-D picture is {emb['distortion']:.1%}."),
-         explain="Each line is a *spoke* θᵢ — θ*, coloured by the loss barrier along it (cool = low). "
+         explain="Each line is a *spoke* θᵢ — θ*, coloured by the loss barrier along it (dark blue = low, yellow = high). "
                  "A star means every spoke is low. Dashed spokes go to held-out minima that did not "
                  "take part in the fit: the paper does not test these; if they are high, θ* is a "
                  "center of its feet only. The 2-D positions only approximate distances in a space "

@@ -83,17 +83,36 @@ with st.expander("Fast-marching geodesic on the slice"):
     else:
         st.caption("Needs two models inside the slice's grid.")
 
+value_label = "log₁₀ train loss" if log_scale else "train loss"
+plane_title = (f"Plane through {chosen[0]}, {chosen[1]} and {chosen[2]}" if mode == modes[0]
+               else f"Random filter-normalised plane around {origin}")
 fig = figures.slice_figure(sl, log_scale=log_scale, style=style, points=points, point_colors=colors,
-                           paths=paths, geodesic=geodesic)
+                           paths=paths, geodesic=geodesic, off_plane=res["off_plane"],
+                           title=f"{plane_title}: {value_label}")
 ui.chart(fig, "slice", "slices.map",
-         caption="Train loss on the plane; models off the plane are drawn at their orthogonal "
-                 "projection. Orange dashed: straight segments; blue: fold-lines through θ*.",
+         caption="Train loss on the plane. Models off the plane are drawn hollow at their orthogonal "
+                 "projection, with their distance from the plane: the loss under a hollow marker is "
+                 "not that model's loss. Orange dashed: straight segments; blue: fold-lines through θ*.",
          explain="A 2-D slice shows the loss at origin + α·u + β·v. Through three models, u and v "
                  "are orthonormal, so α and β are true parameter-space distances. Li et al.'s "
                  "random plane uses filter-normalised Gaussian directions instead (units are "
                  "relative to the weights' own scale). Valleys joining minima through θ* are the "
                  "star of the paper, seen in one plane.")
-fig3d = figures.slice_surface_figure(sl, log_scale=log_scale, points=points, point_colors=colors)
-ui.chart(fig3d, "slice_surface", "slices.surface", caption="The same slice as a 3-D surface.")
-st.dataframe(pd.DataFrame([{"model": n, "α": a, "β": b, "distance from the plane": res["off_plane"].get(n)}
+fig3d = figures.slice_surface_figure(sl, log_scale=log_scale, points=points, point_colors=colors,
+                                     title=f"{plane_title}: {value_label} as a surface")
+ui.chart(fig3d, "slice_surface", "slices.surface",
+         caption="The same slice as a 3-D surface; hover a marker for the model's name.")
+extent = figures.slice_extent(sl)
+
+
+def _rounded(d):
+    """4 significant digits; 0 below 1e-6 of the plane's extent (round-off)."""
+    if d is None:
+        return None
+    return 0.0 if abs(d) < 1e-6 * extent else float(f"{d:.4g}")
+
+
+st.dataframe(pd.DataFrame([{"model": n, "α": _rounded(a), "β": _rounded(b),
+                            "distance from the plane": _rounded(res["off_plane"].get(n)),
+                            "on the plane": not figures.is_off_plane(res["off_plane"].get(n), extent)}
                            for n, (a, b) in points.items()]), hide_index=True, key="slices.points")

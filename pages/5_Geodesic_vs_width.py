@@ -19,7 +19,7 @@ defaults = {"model.width": "8,16,32,64", "model.depth": "1,2,3", "model.activati
             "train.lr": "0.001,0.003,0.01", "train.epochs": "5,10,20", "train.batch_size": "32,64,128",
             "data.n_train": "200,400,800"}
 c1, c2, c3 = st.columns([1, 2, 1])
-field = c1.selectbox("Setting to vary", ui.SWEEP_FIELDS, key="sweep.field")
+field = c1.selectbox("Setting to vary", ui.SWEEP_FIELDS, key="sweep.field", format_func=figures.field_label)
 text = c2.text_input("Values (comma-separated)", defaults[field], key=f"sweep.values.{field}")
 mode = c3.radio("Centers", ["pair", "star"], horizontal=True, key="sweep.mode",
                 help="pair: one center per pair of minima (the paper's NGD runs); star: one shared "
@@ -61,7 +61,16 @@ for quantity, note in notes.items():
              caption="Lines: mean over pairs, error bars ±1 std; open circles: individual pairs.",
              explain=note)
 st.subheader("All pairs")
-table = pd.DataFrame(rows)
+SWEEP_COLUMNS = {"value": figures.field_label(field), "pair": "pair (seeds)", "dim": "parameters D",
+                 "ngd_bound": "NGD bound U", "euclidean": "distance ‖θᵢ − θⱼ‖",
+                 "euclidean_per_sqrt_dim": "distance / √D",
+                 "segment_max_loss": "segment max loss", "fold_max_loss": "fold-line max loss",
+                 "segment_min_acc": "segment min acc.", "fold_min_acc": "fold-line min acc.",
+                 "segment_barrier_height": "segment barrier height",
+                 "fold_barrier_height": "fold-line barrier height",
+                 "feet_train_loss": "minima train loss", "feet_train_acc": "minima train acc.",
+                 "feet_test_acc": "minima test acc."}
+table = pd.DataFrame(rows).rename(columns=lambda c: SWEEP_COLUMNS.get(c, c.replace("_", " ")))
 st.dataframe(table, hide_index=True, key="sweep.table")
 st.caption(f"NGD: {result.meta.get('ngd', 'upper bound U through the fitted center')}. "
            "Barriers as in the paper (max loss, min accuracy) and endpoint-corrected heights.")

@@ -7,6 +7,8 @@ import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
 
 ui.experiment_sidebar()
+st.sidebar.info("This page does not use the experiment selected above: the teacher-student "
+                "model has its own settings on the page.")
 st.title("Theory: a two-layer ReLU student and an orthonormal teacher")
 st.markdown("The student f(x) = Σᵢ relu(wᵢ·x) with m neurons learns the teacher Σⱼ≤M relu(xⱼ). "
             "Its global minima are known exactly (Theorem 6): every neuron is dead or aligned with "

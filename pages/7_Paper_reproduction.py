@@ -32,13 +32,19 @@ if not measured1 and not measured2:
             "CPU; add `--setting cifar-vgg16` or `cifar-resnet18` on a GPU; `--quick` for a "
             "seconds-long smoke run). The JSON files in `results/` are read here automatically, "
             "or upload one above.")
-if source:
+if source and (measured1 or measured2):
     st.caption(f"Measured results read from {source}. Shortened runs are labelled in each file.")
+elif source and ui.other_experiments(results):
+    st.caption(f"Other reproduced experiments (below) read from {source}.")
 
 st.subheader("Table 1: star connectivity (5 minima, 10 pairs)")
-t1 = ui.comparison_frame(paper.TABLE1, measured1, paper.TABLE1_ROWS, here1, here_label)
+TABLE1_SHORT = {"segment_max_loss": "segment max loss", "fold_max_loss": "fold-line max loss",
+                "segment_min_acc": "segment min acc.", "fold_min_acc": "fold-line min acc."}
+t1 = ui.comparison_frame(paper.TABLE1, measured1, TABLE1_SHORT, here1, here_label)
 st.dataframe(t1, hide_index=True, key="repro.table1")
-st.caption("Accuracies are fractions (1.0 = 100%). 'measured now' is the sidebar's experiment with "
+st.caption("Means over the pairs of minima: *max loss* = the largest train loss along the path "
+           "(loss barrier); *min acc.* = the lowest train accuracy along it (accuracy 'barrier'). "
+           "Accuracies are fractions (1.0 = 100%). 'measured now' is the sidebar's experiment with "
            "its current center (Star page), when one exists: its number of minima and center recipe "
            "may differ from the paper's.")
 
@@ -59,8 +65,8 @@ fig = figures.paper_comparison_figure(
     y_title=choices[which], title=choices[which], log_y=which[1].endswith("max_loss"),
     percent=which[1].endswith("acc"))
 ui.chart(fig, "paper_vs_measured", "repro.figure",
-         caption="Grey: the paper's published value. Blue: the first measured row of the table "
-                 "above for that setting (missing bars: not measured yet).",
+         caption="Grey diamonds: the paper's published value. Blue dots: the first measured row of "
+                 "the table above for that setting (no dot: not measured yet).",
          explain="A faithful reproduction shows direct segments far below the endpoints' accuracy "
                  "(tens of %) and fold-lines at ≥ 99.5% train accuracy with max loss ≤ ~1e-2, and "
                  "NGD bounds between 1.0 and 1.06.")

@@ -31,7 +31,7 @@ def test_path_profile_figure_traces_axes_and_data():
     seg, fold = profile("segment"), profile("fold_line")
     fig = figures.path_profile_figure([seg, fold])
     assert isinstance(fig, go.Figure)
-    assert [tr.type for tr in fig.data] == ["scatter"] * 4           # loss + accuracy per path
+    assert [tr.type for tr in fig.data] == ["scatter"] * 5           # loss + accuracy per path + θ* key
     np.testing.assert_array_equal(fig.data[0].y, seg.train_loss)
     np.testing.assert_array_equal(fig.data[1].y, seg.train_acc)
     np.testing.assert_array_equal(fig.data[2].x, fold.t)
@@ -40,6 +40,8 @@ def test_path_profile_figure_traces_axes_and_data():
     assert fig.layout.yaxis2.title.text == "train accuracy"
     assert fig.layout.xaxis.title.text.startswith("t")
     assert any(s.x0 == 0.5 for s in fig.layout.shapes)               # θ* marker at t = 0.5
+    assert not fig.layout.annotations or all("θ*" not in a.text for a in fig.layout.annotations)
+    assert fig.data[-1].name == "θ* (t = 0.5)" and fig.data[-1].line.dash == "dot"
 
 
 def test_path_profile_figure_test_split_linear_scale_and_regression():
@@ -105,6 +107,16 @@ def test_slice_heatmap_contour_and_overlays():
         figures.slice_figure(sl, metric="test_loss")
 
 
+def test_slice_off_plane_models_are_hollow_with_distance():
+    sl = grid_slice()
+    fig = figures.slice_figure(sl, points={"A": (0, 0), "C": (0.5, 1.0)}, off_plane={"A": 0.0, "C": 11.2})
+    off = [tr for tr in fig.data if tr.name == "models off the plane (projected)"][0]
+    assert off.marker.symbol == "circle-open" and off.text[0] == "C (11.2 off the plane)"
+    on = [tr for tr in fig.data if tr.name == "models"][0]
+    assert list(on.text) == ["A"] and not on.showlegend
+    assert fig.layout.title.text.startswith("Plane through three models")
+
+
 def test_slice_surface():
     sl = grid_slice()
     fig = figures.slice_surface_figure(sl, log_scale=False, points={"A": (0.0, 0.0)})
@@ -125,7 +137,7 @@ def test_sweep_figure_means_errors_and_points():
     assert len(fig.data) == 2                                          # means + raw pair points
     np.testing.assert_allclose(fig.data[0].y, [1.125, 1.0625, 1.03125])
     np.testing.assert_allclose(fig.data[0].error_y.array, [0.01] * 3)
-    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text == "model.width"
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text == "width (hidden units)"
     fig = figures.sweep_figure(summary, None, field="model.width", quantity="max_loss")
     assert [tr.name for tr in fig.data] == ["direct segment", "fold-line"]
     assert fig.layout.yaxis.type == "log"
@@ -155,7 +167,8 @@ def test_history_and_paper_comparison():
     assert fig.layout.yaxis.type == "log" and list(fig.data[0].y) == [1.0, 0.5, 0.2]
     fig = figures.paper_comparison_figure(["a", "b"], [0.99, 0.98], [0.97, None], y_title="acc",
                                           title="t", percent=True)
-    assert [tr.type for tr in fig.data] == ["bar", "bar"]
+    assert [tr.type for tr in fig.data] == ["scatter", "scatter"]         # dots, not bars
+    assert fig.data[0].mode == "markers" and fig.layout.scattermode == "group"
     assert np.isnan(fig.data[1].y[1]) and fig.layout.yaxis.tickformat == ".0%"
 
 

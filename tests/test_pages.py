@@ -153,10 +153,12 @@ def test_star_fit_button_produces_center_and_star(monkeypatch, trained_cache):
     at.button(key="star.fit").click().run()
     ok(at)
     star = next(f for f in figs(at) if "center θ*" in trace_names(f))
-    assert "held-out minima" in trace_names(star) and "feet θ_i (fit the center)" in trace_names(star)
+    assert "held-out minima" in trace_names(star) and "feet θᵢ (fit the center)" in trace_names(star)
     assert "MDS" in star["layout"]["xaxis"]["title"]["text"]
     table = at.dataframe[0].value
     assert set(table["path"]) >= {"direct segment", "fold-line", "spoke", "held-out spoke"}
+    at.run()                                                # a center exists: settings collapse
+    assert not at.expander[0].proto.expanded and at.expander[0].label == "Center settings"
 
 
 def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
@@ -186,7 +188,7 @@ def test_sweep_page_runs_a_small_width_sweep(tmp_path, monkeypatch):
     at.button(key="sweep.run").click().run()
     ok(at)
     fig = figs(at)[0]
-    assert fig["layout"]["xaxis"]["title"]["text"] == "model.width"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "width (hidden units)"
     assert list(array(fig["data"][0]["x"])) == [6, 10]
     assert len(at.dataframe[0].value) == 2                  # one pair per width
 
@@ -207,7 +209,8 @@ def test_paper_page_tables_reproduce_results_and_upload(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                             # no results/ folder here
     at = ok(app("pages/7_Paper_reproduction.py", tmp_path, monkeypatch))
     assert any("reproduce table1" in i.value for i in at.info)
-    loss = lc.paper.TABLE1_ROWS["segment_max_loss"]
+    assert not any("Measured results" in c.value for c in at.caption)
+    loss = "segment max loss"                               # short column header
     t1 = at.dataframe[0].value.set_index(["setting", "source"])
     assert t1.loc[("MNIST FNN", "paper"), loss] == 1.25
     results = {"table1": {"MNIST FNN": {"segment_max_loss": 1.5, "fold_min_acc": 0.999}}}
