@@ -13,7 +13,15 @@ Two strategies evaluate a chunk of points on a data batch:
 directions — every line, fold-line, polygonal path, Bezier curve and plane is of this form.
 When the model's first parametrised layer is a Linear/Conv2d applied to the input, its output
 is linear in its weights, so for all K points it is a combination of J + 1 products computed
-once per data batch; only the rest of the network runs per point.
+once per data batch; only the rest of the network runs per point. A chunk's first-layer
+outputs are one GEMM ``[1, c] @ [h_0; ...; h_J]`` into a reused buffer, the activation after
+the first layer is applied in place, and when every batch's products fit the memory budget
+the chunks of points form the outer loop, so the rest's parameters are built once per chunk.
+
+CPU sizing: data batches of at most ``CPU_MAX_BATCH`` samples and chunks whose widest
+activation is about ``CPU_CHUNK_FLOATS`` floats keep a chunk's tensors in cache; on a GPU the
+``memory_mb`` budget alone decides. Measurements: ``bench/bench_engine.py``,
+``docs/benchmarks.md``.
 
 BatchNorm policy (always named in results): ``recompute`` re-estimates running statistics at
 every point on training inputs before evaluating (Garipov et al.); ``eval`` uses the buffers
@@ -37,8 +45,15 @@ from .models import has_batch_norm
 from .params import ParamLayout, load_flat, recompute_bn_stats, unflatten
 
 Progress = Callable[[float, str], None]
-# Parameter count below which vmap beats a Python loop on a 2-core CPU (bench/engine_strategies.py).
+# Parameter count below which vmap beats a Python loop on a 2-core CPU using both cores
+# (bench/bench_engine.py, "strategy crossover" in docs/benchmarks.md: vmap ahead up to ~50k
+# parameters, even at ~85k, loop ahead from ~300k; with a single thread the crossover is ~15k).
 VMAP_MAX_PARAMS_CPU = 50_000
+# CPU sizing (bench/bench_engine.py): data batches of at most CPU_MAX_BATCH samples and chunks
+# of points whose widest activation holds about CPU_CHUNK_FLOATS floats (4 MB) per intra-op
+# thread, so that a chunk's tensors stay in cache; larger chunks only add memory traffic.
+CPU_MAX_BATCH = 512
+CPU_CHUNK_FLOATS = 1 << 20
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -133,6 +148,7 @@ class Evaluator:
         check_options(loss, "loss", c, ("cross_entropy", "mse"))
         self.device = resolve_device(device)
         self.model = copy.deepcopy(model).to(self.device).eval()
+        _activations_in_place(self.model)
         for p in self.model.parameters():
             p.requires_grad_(True)
         self.layout = ParamLayout.of(self.model)
@@ -146,7 +162,8 @@ class Evaluator:
         self.bn_data = (bn_data if bn_data is not None else X).to(self.device, torch.float32)
         self._act_per_sample = self._probe_activation_size()
         budget = memory_mb * 2 ** 20 // 4   # floats
-        self.batch_size = batch_size or int(min(self.n, max(32, budget // (8 * self._act_per_sample))))
+        cap = self.n if self.device.type == "cuda" else CPU_MAX_BATCH
+        self.batch_size = batch_size or int(min(self.n, cap, max(32, budget // (8 * self._act_per_sample))))
         self._chunk = chunk_size
         self._budget = budget
         if strategy == "auto":
@@ -168,7 +185,7 @@ class Evaluator:
         if self.bn_policy == "recompute":
             return self._evaluate_bn_recompute(thetas, progress)
         return self._accumulate(lambda xb, lo, hi: self._forward(thetas[lo:hi], xb),
-                                thetas.shape[0], self._chunk_for(self._act_per_sample), progress)
+                                thetas.shape[0], self._chunk_for(self._act_per_sample // 2), progress)
 
     @torch.no_grad()
     def evaluate_affine(self, origin: torch.Tensor, directions: torch.Tensor, coeffs,
@@ -209,20 +226,40 @@ class Evaluator:
             h.remove()
         return max(16, 2 * max(sizes, default=16))
 
-    def _chunk_for(self, act_per_sample: int) -> int:
+    def _first_out_numel(self, first: nn.Module) -> int:
+        """Floats of the first parametrised layer's output per sample."""
+        with torch.no_grad():
+            return int(first(self._split.prefix(self.X[:1])).numel())
+
+    def _chunk_for(self, out_per_sample: int) -> int:
+        """Points evaluated together, given the floats of the widest activation per sample.
+
+        On a GPU the memory budget decides. On a CPU a chunk's widest activation is kept near
+        ``CPU_CHUNK_FLOATS`` per intra-op thread: tensors that stay in cache, reused allocations,
+        and few enough operations that each thread's share is worth a parallel region.
+        """
         if self._chunk:
             return self._chunk
-        return int(max(1, min(256, self._budget // (self.batch_size * act_per_sample))))
+        if self.device.type == "cuda":
+            n = self._budget // (self.batch_size * 2 * out_per_sample)
+        else:   # each intra-op thread gets about CPU_CHUNK_FLOATS of the chunk
+            n = CPU_CHUNK_FLOATS * torch.get_num_threads() // (self.batch_size * out_per_sample)
+        return int(max(1, min(256, n)))
 
     def _reduce(self, out: torch.Tensor, yb: torch.Tensor):
         """(C, B, ...) outputs -> per-point loss sums and correct counts, shape (C,)."""
         C, B = out.shape[:2]
+        if not self.classification:   # squared error, broadcast over the C points
+            diff = (out - yb.view(1, *out.shape[1:])).reshape(C, -1)
+            return (diff * diff).sum(1).double(), None
         flat = out.reshape(C * B, *out.shape[2:])
-        yy = yb.repeat(C, *([1] * (yb.ndim - 1)))
-        loss = per_sample_loss(flat, yy, self.loss_name).view(C, B).sum(1).double()
-        correct = None
-        if self.classification:
-            correct = (flat.argmax(-1) == yy).view(C, B).sum(1).double()
+        yy = yb.expand(C, *yb.shape).reshape(C * B, *yb.shape[1:])
+        if flat.ndim == 2:   # cross-entropy as logsumexp - logit of the label: 3x cheaper on a CPU
+            ce = torch.logsumexp(flat, 1) - flat.gather(1, yy[:, None])[:, 0]
+        else:
+            ce = F.cross_entropy(flat, yy, reduction="none")
+        loss = ce.view(C, -1).sum(1).double()
+        correct = (flat.argmax(-1) == yy).view(C, B).sum(1).double()
         return loss, correct
 
     def _forward(self, thetas: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
@@ -234,24 +271,28 @@ class Evaluator:
                             for th in thetas])
 
     def _accumulate(self, forward, K: int, chunk: int, progress: Progress | None,
-                    X: torch.Tensor | None = None) -> EvalResult:
-        """Sum losses over data batches (outer) and point chunks (inner), then divide once."""
-        X = self.X if X is None else X
+                    chunks_outer: bool = False) -> EvalResult:
+        """Sum losses over data batches and point chunks, then divide once.
+
+        Data batches are the outer loop unless ``chunks_outer`` (then each chunk of points
+        visits every batch in turn, so per-chunk work is done once per chunk).
+        """
         loss_sum = torch.zeros(K, dtype=torch.float64, device=self.device)
         correct = torch.zeros(K, dtype=torch.float64, device=self.device)
-        n_batches = -(-self.n // self.batch_size)
-        n_chunks = -(-K // chunk)
-        for b, start in enumerate(range(0, self.n, self.batch_size)):
-            xb, yb = X[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            for c, lo in enumerate(range(0, K, chunk)):
-                hi = min(K, lo + chunk)
-                ls, cs = self._reduce(forward(xb, lo, hi), yb)
-                loss_sum[lo:hi] += ls
-                if cs is not None:
-                    correct[lo:hi] += cs
-                if progress is not None:
-                    progress((b * n_chunks + c + 1) / (n_batches * n_chunks),
-                             f"evaluating {K} points")
+        batches = range(0, self.n, self.batch_size)
+        chunks = range(0, K, chunk)
+        total = len(batches) * len(chunks)
+        order = (((start, lo) for lo in chunks for start in batches) if chunks_outer else
+                 ((start, lo) for start in batches for lo in chunks))
+        for i, (start, lo) in enumerate(order):
+            hi = min(K, lo + chunk)
+            xb, yb = self.X[start:start + self.batch_size], self.y[start:start + self.batch_size]
+            ls, cs = self._reduce(forward(xb, lo, hi), yb)
+            loss_sum[lo:hi] += ls
+            if cs is not None:
+                correct[lo:hi] += cs
+            if progress is not None:
+                progress((i + 1) / total, f"evaluating {K} points")
         return self._result(loss_sum, correct)
 
     def _result(self, loss_sum, correct) -> EvalResult:
@@ -280,37 +321,150 @@ class Evaluator:
     def _affine_shortcut(self, origin, directions, coeffs, progress) -> EvalResult:
         split, d1 = self._split, self._split.d_first
         J = directions.shape[0]
+        first = split.first
+        w_shape = first.weight.shape
+        n_w = w_shape.numel()
         first_theta = torch.cat([origin[None, :d1], directions[:, :d1]])        # (J+1, d1)
-        w_shape = split.first.weight.shape
-        weights = first_theta[:, :w_shape.numel()].reshape(J + 1, *w_shape)
-        w_cat = weights.reshape((J + 1) * w_shape[0], *w_shape[1:])            # stacked outputs
-        b_cat = first_theta[:, w_shape.numel():].reshape(-1) if split.first.bias is not None else None
-        rest_layout = ParamLayout.of(split.rest)
-        rest_origin, rest_dirs = origin[d1:], directions[:, d1:]
-        act = self._act_per_sample
+        weights = first_theta[:, :n_w].reshape(J + 1, *w_shape)
+        biases = first_theta[:, n_w:].reshape(J + 1, -1) if first.bias is not None else None
+        is_linear = isinstance(first, nn.Linear)
+        act_, rest = _leading_activation(split.rest)
+        rest_layout = ParamLayout.of(rest)
+        h_stack = torch.cat([origin[None, d1:], directions[:, d1:]]) if rest_layout.dim else None
+        # Keep every batch's products (and loop over chunks outside) when they fit: the rest's
+        # parameters at a chunk of points are then built once per chunk, not once per batch.
+        out_per_sample = self._first_out_numel(first)
+        keep_all = (rest_layout.dim > 0 and self.n > self.batch_size
+                    and (J + 1) * self.n * out_per_sample <= self._budget // 4)
+        products: dict = {}
+        rest_cache: dict = {}
+        buffers: dict = {}   # reused outputs: a fresh multi-MB tensor per chunk costs page faults
+
+        def first_layer(xb, c1):
+            """Outputs (C, B, ...) of the first layer at C points (activation applied in place)."""
+            key = xb.data_ptr()
+            if key not in products:   # the J + 1 products, once per data batch
+                if not keep_all:
+                    products.clear()
+                w_cat = weights.reshape((J + 1) * w_shape[0], *w_shape[1:])
+                b_cat = biases.reshape(-1) if biases is not None else None
+                xp = split.prefix(xb)
+                h = (F.linear(xp, w_cat, b_cat) if is_linear
+                     else F.conv2d(xp, w_cat, b_cat, first.stride, first.padding,
+                                   first.dilation, first.groups))
+                h = h.reshape(h.shape[0], J + 1, w_shape[0], *h.shape[2:]).transpose(0, 1)
+                products[key] = (h.shape[1:], h.reshape(J + 1, -1))   # contiguous copy
+            shape, h = products[key]
+            # [1, c] @ [h_0; ...; h_J]: one GEMM with inner dimension J + 1 writes the C outputs
+            hk = torch.mm(c1, h, out=_buffer(buffers, "h", c1.shape[0], h))
+            hk = hk.view(c1.shape[0], *shape)
+            if act_ is not None:
+                act_(hk)
+            return hk
 
         def forward(xb, lo, hi):
-            key = xb.data_ptr()
-            if cache.get("key") != key:   # first-layer products, once per data batch
-                xp = split.prefix(xb)
-                h = (F.linear(xp, w_cat, b_cat) if isinstance(split.first, nn.Linear)
-                     else F.conv2d(xp, w_cat, b_cat, split.first.stride, split.first.padding,
-                                   split.first.dilation, split.first.groups))
-                h = h.reshape(h.shape[0], J + 1, w_shape[0], *h.shape[2:]).transpose(0, 1)
-                cache.update(key=key, h0=h[0], hd=h[1:].reshape(J, -1))
-            c = coeffs[lo:hi]                                                   # (C, J)
-            hk = (cache["h0"].reshape(-1) + c @ cache["hd"]).reshape(hi - lo, *cache["h0"].shape)
+            c1 = coeffs1[lo:hi]                                                 # (C, J + 1)
+            hk = first_layer(xb, c1)
             if rest_layout.dim == 0:
                 C, B = hk.shape[:2]
-                return split.rest(hk.reshape(C * B, *hk.shape[2:])).reshape(C, B, -1)
-            rest_thetas = rest_origin + c @ rest_dirs                          # (C, D_rest)
-            g = lambda th, h: functional_call(split.rest, unflatten(th, rest_layout), (h,))
+                return rest(hk.reshape(C * B, *hk.shape[2:])).reshape(C, B, -1)
+            if rest_cache.get("lo") != (lo, hi):
+                rest_cache.update(lo=(lo, hi), thetas=torch.mm(   # (C, D_rest)
+                    c1, h_stack, out=_buffer(buffers, "rest", c1.shape[0], h_stack)))
+            rest_thetas = rest_cache["thetas"]
+            if plan is not None and self.strategy == "loop" and hk.ndim == 3:
+                return torch.stack([plan(th, h) for th, h in zip(rest_thetas, hk)])
+            g = lambda th, h: functional_call(rest, unflatten(th, rest_layout), (h,))
             if self.strategy == "vmap":
                 return vmap(g, in_dims=(0, 0))(rest_thetas, hk)
             return torch.stack([g(th, h) for th, h in zip(rest_thetas, hk)])
 
-        cache: dict = {}
-        res = self._accumulate(lambda xb, lo, hi: forward(xb, lo, hi), coeffs.shape[0],
-                               self._chunk_for(act), progress)
+        plan = _mlp_plan(rest, rest_layout, buffers)
+        coeffs1 = torch.cat([torch.ones_like(coeffs[:, :1]), coeffs], dim=1)    # (K, J + 1)
+        res = self._accumulate(forward, coeffs.shape[0], self._chunk_for(out_per_sample), progress,
+                               chunks_outer=keep_all)
         return EvalResult(res.loss, res.accuracy, res.n_samples, res.loss_name, res.bn_policy,
                           res.strategy + "+first-layer")
+
+
+def _mlp_plan(rest: nn.Sequential, layout: ParamLayout, buffers: dict):
+    """For a rest made only of Linear layers, activations and no-ops: ``run(theta, h)``.
+
+    It does what ``functional_call(rest, unflatten(theta), (h,))`` does for a 2-D ``h``, but
+    writes every hidden Linear output into a reused buffer and applies activations in place:
+    on a CPU a fresh multi-hundred-kB output per layer and point costs more than its copy.
+    Returns None for any other rest (the general path is used).
+    """
+    steps = []
+    for name, m in rest.named_children():
+        if isinstance(m, nn.Linear):
+            i = layout.names.index(f"{name}.weight")
+            w = (layout.offsets[i], layout.offsets[i + 1], layout.shapes[i])
+            b = (layout.offsets[i + 1], layout.offsets[i + 2]) if m.bias is not None else None
+            steps.append((w, b))
+        elif type(m) in _INPLACE_ACTIVATIONS:
+            steps.append(_INPLACE_ACTIVATIONS[type(m)](m))
+        elif not (isinstance(m, nn.Identity) or (isinstance(m, nn.Dropout) and not m.training)):
+            return None
+    linears = [k for k, st in enumerate(steps) if isinstance(st, tuple)]
+    if not linears:
+        return None
+
+    def run(theta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        x = h
+        for k, st in enumerate(steps):
+            if not isinstance(st, tuple):
+                x = st(x)
+                continue
+            (w0, w1, shape), b = st
+            wt = theta[w0:w1].view(shape).t()
+            out = _buffer(buffers, f"mlp{k}", x.shape[0], wt) if k < linears[-1] else None
+            x = (torch.addmm(theta[b[0]:b[1]], x, wt, out=out) if b is not None
+                 else torch.mm(x, wt, out=out))
+        return x   # the last Linear's output is a fresh tensor: it outlives the call
+    return run
+
+
+def _buffer(buffers: dict, name: str, rows: int, like: torch.Tensor) -> torch.Tensor:
+    """A (rows, like.shape[1]) scratch tensor kept in ``buffers`` (grown on demand)."""
+    cols = like.shape[1]
+    buf = buffers.get(name)
+    if buf is None or buf.numel() < rows * cols:
+        buf = buffers[name] = torch.empty(rows * cols, dtype=like.dtype, device=like.device)
+    return buf[:rows * cols].view(rows, cols)
+
+
+_INPLACE_ACTIVATIONS = {
+    nn.ReLU: lambda m: torch.relu_,
+    nn.Tanh: lambda m: torch.tanh_,
+    nn.Sigmoid: lambda m: torch.sigmoid_,
+    nn.LeakyReLU: lambda m: (lambda h: F.leaky_relu_(h, m.negative_slope)),
+}
+
+
+_FRESH_OUTPUT = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.batchnorm._BatchNorm)
+
+
+def _activations_in_place(model: nn.Module) -> None:
+    """Let ReLUs that directly follow a Linear/Conv/BatchNorm in a Sequential overwrite its output.
+
+    That output is a fresh tensor nothing else reads, so on the engine's private copy of the
+    model the activation can skip allocating (and page-faulting) a new one. No grads flow here.
+    """
+    for seq in model.modules():
+        if isinstance(seq, nn.Sequential):
+            mods = list(seq)
+            for prev, mod in zip(mods[:-1], mods[1:]):
+                if type(mod) in (nn.ReLU, nn.LeakyReLU) and isinstance(prev, _FRESH_OUTPUT):
+                    mod.inplace = True
+
+
+def _leading_activation(rest: nn.Sequential):
+    """(in-place activation or None, the modules after it) for the first-layer shortcut.
+
+    The first layer's output at a point is a fresh tensor owned by the engine, so an
+    elementwise activation right after it can overwrite it instead of allocating a copy.
+    """
+    if len(rest) and type(rest[0]) in _INPLACE_ACTIVATIONS:
+        return _INPLACE_ACTIVATIONS[type(rest[0])](rest[0]), rest[1:]
+    return None, rest
