@@ -121,8 +121,10 @@ class Evaluator:
         "auto" picks cross-entropy for integer labels, else squared error (summed over outputs).
     batch_size : int, optional
         Data batch; sums are accumulated per batch, so the mean does not depend on it.
+        Default: from ``memory_mb``, and at most ``CPU_MAX_BATCH`` samples on a CPU.
     chunk_size : int, optional
-        Points evaluated together; default from ``memory_mb``.
+        Points evaluated together; default from ``memory_mb`` on a GPU, cache-sized on a CPU
+        (``CPU_CHUNK_FLOATS`` per thread).
     device : "auto", "cpu" or "cuda"
     strategy : {"auto", "vmap", "loop"}
     bn_policy : {"recompute", "eval"}

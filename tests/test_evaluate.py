@@ -66,12 +66,13 @@ def test_evaluate_matches_naive_loop(name, spec, shape, n_classes, strategy):
 
 
 @pytest.mark.parametrize("name,spec,shape,n_classes", CASES, ids=[c[0] for c in CASES])
-def test_affine_shortcut_matches_materialised_points(name, spec, shape, n_classes):
+@pytest.mark.parametrize("strategy", ["vmap", "loop"])
+def test_affine_shortcut_matches_materialised_points(name, spec, shape, n_classes, strategy):
     X, y = _data(shape, n_classes, spec.n_outputs, seed=1)
     models = [build_model(spec, s) for s in range(3)]
     th = torch.stack([flatten(m) for m in models])
     coeffs = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.3, 0.4], [-0.5, 1.5], [2.0, -1.0]])
-    ev = Evaluator(models[0], X, y, batch_size=13, bn_policy="eval")
+    ev = Evaluator(models[0], X, y, batch_size=13, bn_policy="eval", strategy=strategy)
     got = ev.evaluate_affine(th[0], th[1:] - th[0], coeffs)
     points = th[0] + torch.as_tensor(coeffs, dtype=torch.float32) @ (th[1:] - th[0])
     ref_loss, _ = naive(models[0], points, X, y)
