@@ -191,7 +191,6 @@ def star_figure(feet_xy, center_xy, feet_names: Sequence[str], *, spoke_values=N
     method : name of the embedding, shown in the axis titles
     """
     feet_xy, center_xy = _array(feet_xy, "feet_xy", 2), np.asarray(center_xy, float).reshape(2)
-    r = len(feet_xy)
     held_xy = np.zeros((0, 2)) if held_out_xy is None else _array(held_out_xy, "held_out_xy", 2)
     vals = [np.asarray(v, float) for v in (spoke_values, held_out_values) if v is not None]
     allv = np.concatenate(vals) if vals else np.zeros(0)

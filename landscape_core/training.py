@@ -20,7 +20,7 @@ from .cache import DiskCache, make_key
 from .config import DataSpec, ModelSpec, TrainSpec, spec_dict
 from .evaluate import Evaluator, per_sample_loss, resolve_device
 from .models import build_model
-from .params import bn_buffers, flatten, load_flat
+from .params import bn_buffers, flatten
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]

@@ -19,6 +19,15 @@ def tmp_cache(tmp_path, monkeypatch):
     return DiskCache(root)
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny per-step work: one intra-op thread is faster and immune to CPU oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_minima(tmp_path_factory):
     """Three independently trained minima of a tiny MLP on 400 digits (a few seconds)."""

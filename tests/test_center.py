@@ -25,13 +25,7 @@ GL_T, GL_W = np.polynomial.legendre.leggauss(6)    # exact for polynomials of de
 GL_T, GL_W = (GL_T + 1) / 2, GL_W / 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny per-step work: one intra-op thread is faster and immune to CPU oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def quadratic_problem(seed=0, n=200, d=5):

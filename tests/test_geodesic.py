@@ -17,13 +17,7 @@ from landscape_core.paths import fold_line_point, path_points
 from landscape_core.slices import Slice2D
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny per-step work: one intra-op thread is faster and immune to CPU oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------- Eq. 8 and the fold-line

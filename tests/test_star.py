@@ -13,13 +13,7 @@ from landscape_core.paths import barrier_metrics
 from landscape_core.star import StarReport, star_report
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny per-step work: one intra-op thread is faster and immune to CPU oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
