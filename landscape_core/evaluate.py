@@ -470,3 +470,18 @@ def _leading_activation(rest: nn.Sequential):
     if len(rest) and type(rest[0]) in _INPLACE_ACTIVATIONS:
         return _INPLACE_ACTIVATIONS[type(rest[0])](rest[0]), rest[1:]
     return None, rest
+
+
+def evaluators_for(model: nn.Module, dataset, *, device="auto", bn_policy: str = "recompute",
+                   **kwargs) -> tuple["Evaluator", "Evaluator"]:
+    """The (train, test) evaluators of ``model`` on a ``data.Dataset``: the one place they are built.
+
+    The test evaluator recomputes BatchNorm statistics on the TRAIN inputs (``bn_data``), so a
+    point's test loss uses the same statistics as its train loss. Extra keyword arguments
+    (batch_size, chunk_size, strategy, memory_mb) go to both.
+    """
+    train = Evaluator(model, dataset.X_train, dataset.y_train, loss=dataset.loss, device=device,
+                      bn_policy=bn_policy, **kwargs)
+    test = Evaluator(model, dataset.X_test, dataset.y_test, loss=dataset.loss, device=device,
+                     bn_policy=bn_policy, bn_data=dataset.X_train, **kwargs)
+    return train, test
