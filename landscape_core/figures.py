@@ -422,6 +422,39 @@ def mean_std_figure(x, series: Mapping[str, tuple], *, x_title: str, y_title: st
     return fig
 
 
+def ngd_tradeoff_figure(rows: Sequence[Mapping], *, quoted: int | None = None,
+                        title: str = "NGD bound against fold-line quality over λ") -> go.Figure:
+    """Two panels over lambda: the NGD upper bound U (left) and the fold-line's quality (right:
+    min train accuracy for classification, else max train loss); the quoted point ringed."""
+    lams = [float(r["lam"]) for r in rows]
+    acc = all(r.get("fold_min_acc") is not None for r in rows)
+    quality = [r["fold_min_acc"] if acc else r["fold_max_loss"] for r in rows]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=("NGD upper bound U", "fold-line min train accuracy" if acc
+                                        else "fold-line max train loss"))
+    fig.add_trace(go.Scatter(x=lams, y=[r["ngd_bound"] for r in rows], mode="lines+markers",
+                             name="U(θ*)", line=dict(color=FOLD_COLOR),
+                             hovertemplate="λ = %{x:g}: U = %{y:.4f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=lams, y=quality, mode="lines+markers", name="fold-line",
+                             line=dict(color=SEGMENT_COLOR),
+                             hovertemplate="λ = %{x:g}: %{y:.4g}<extra></extra>"), row=1, col=2)
+    if quoted is not None:
+        for col, y in ((1, rows[quoted]["ngd_bound"]), (2, quality[quoted])):
+            fig.add_trace(go.Scatter(x=[lams[quoted]], y=[y], mode="markers", name="quoted point",
+                                     showlegend=col == 1, marker=dict(size=16, color="rgba(0,0,0,0)",
+                                                                      line=dict(color=CENTER_COLOR, width=2)),
+                                     hoverinfo="skip"), row=1, col=col)
+    fig.add_hline(y=1.0, line=dict(color="#555555", dash="dot"), row=1, col=1)
+    _style(fig, title, None, None)
+    fig.update_xaxes(type="log", title_text="λ (distance penalty)", tickvals=lams,
+                     ticktext=[f"{v:g}" for v in lams])
+    if acc:
+        fig.update_yaxes(tickformat=".1%", row=1, col=2)
+    elif _positive(quality):
+        fig.update_yaxes(type="log", row=1, col=2)
+    return fig
+
+
 SWEEP_SERIES = {
     "ngd": {"NGD upper bound U(θ*)": "ngd_bound"},
     "distance": {"‖θᵢ − θⱼ‖₂": "euclidean"},

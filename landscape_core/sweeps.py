@@ -17,15 +17,17 @@ from typing import Callable
 
 import numpy as np
 
-from ._validation import check_int, check_options
+from ._validation import Int, Options, validate_params
 from .cache import DiskCache, make_key
 from .center import CenterSpec, center_for_minima
 from .config import Experiment, spec_dict
 from .data import load_dataset
-from .evaluate import Evaluator
+from .evaluate import evaluators_for
 from .geodesic import ngd_upper_bound
 from .models import build_model
 from .paths import fold_line_path, linear_path
+from .recipes import NGD_RECIPE, describe, recipe_spec
+from .refs import N_POINTS
 from .training import TrainingStopped, train_minima
 
 Progress = Callable[[float, str], None]
@@ -58,10 +60,8 @@ class SweepResult:
 
 def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: str, n_points: int,
                cache: DiskCache, device, progress: Progress) -> list[dict]:
-    ds = load_dataset(exp.data)
-    model = build_model(exp.model)
-    ev = Evaluator(model, ds.X_train, ds.y_train, loss=ds.loss, device=device,
-                   bn_policy=center_spec.bn_policy)
+    ev, _ = evaluators_for(build_model(exp.model), load_dataset(exp.data), device=device,
+                           bn_policy=center_spec.bn_policy)
     pairs = list(itertools.combinations(range(len(minima)), 2))
     star = center_for_minima(minima, center_spec, cache=cache, device=device) \
         if center_mode == "star" else None
@@ -70,8 +70,7 @@ def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: st
         a, b = minima[i], minima[j]
         c = star or center_for_minima([a, b], center_spec, cache=cache, device=device)
         seg = linear_path(a.theta, b.theta, evaluator=ev, n_points=n_points).barriers()
-        fold = fold_line_path(a.theta, c.theta, b.theta, evaluator=ev,
-                              n_points=n_points // 2 + 1).barriers()
+        fold = fold_line_path(a.theta, c.theta, b.theta, evaluator=ev, n_points=n_points).barriers()
         dist = float((a.theta - b.theta).double().norm())
         rows.append({
             "pair": [a.seed, b.seed], "dim": int(a.theta.numel()),
@@ -89,8 +88,9 @@ def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: st
     return rows
 
 
+@validate_params(center_mode=Options("pair", "star"), n_points=Int(3, 1001))
 def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | None = None,
-          center_mode: str = "pair", n_points: int = 21, cache: DiskCache | None = None,
+          center_mode: str = "pair", n_points: int = N_POINTS, cache: DiskCache | None = None,
           progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
           device="auto") -> SweepResult:
     """Run (or resume) a sweep of ``field`` over ``values``.
@@ -101,23 +101,29 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
         The experiment whose ``field`` varies (e.g. ``preset("teacher-student")``).
     field : str
         A dotted spec field accepted by ``Experiment.replace``, e.g. ``"model.width"``.
-    center_spec : CenterSpec, default ``CenterSpec.fast(lam=1e-3)``
+    center_spec : CenterSpec, default the ``ngd`` recipe (``recipes.recipe_spec("ngd")``)
         Settings of every center fit; the penalty lam > 0 is what makes U an NGD estimate.
+    n_points : points per straight piece of every path (a fold-line has 2 * n_points - 1).
     center_mode : {"pair", "star"}
         "pair": one center per pair of minima (the paper's NGD runs); "star": one center for
         all minima, every fold-line passes through it (the paper's Table-1 setting).
     """
-    check_options(center_mode, "center_mode", "sweep", ("pair", "star"))
-    check_int(n_points, "n_points", "sweep", lo=3, hi=1001)
     values = tuple(values)
     if not values:
         raise ValueError("The 'values' parameter of sweep must hold at least one value. Got none.")
+    if len({repr(v) for v in values}) != len(values):
+        raise ValueError(f"The 'values' parameter of sweep must hold distinct values (a repeated "
+                         f"value would count its pairs twice). Got {list(values)}.")
     if base.n_minima < 2:
         raise ValueError(f"A sweep needs at least two minima per value (pairs). Got n_minima="
                          f"{base.n_minima}; use base.replace(n_minima=2).")
-    center_spec = center_spec or CenterSpec.fast(lam=1e-3)
+    center_spec = center_spec or recipe_spec(NGD_RECIPE)
     cache = cache or DiskCache()
     exps = [base.replace(**{field: v}) for v in values]      # validates every value up front
+    few = [v for v, e in zip(values, exps) if e.n_minima < 2]
+    if few:
+        raise ValueError(f"A sweep needs at least two minima per value (pairs). {field} = "
+                         f"{few[0]!r} leaves n_minima = 1; choose values that keep n_minima >= 2.")
     rows = []
     for n, (v, exp) in enumerate(zip(values, exps)):
         def sub(f, msg, n=n, v=v):
@@ -142,7 +148,9 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
     return SweepResult(field, values, rows, {"base": spec_dict(base), "center_mode": center_mode,
                                              "center_spec": spec_dict(center_spec),
                                              "n_points": n_points, "bn_policy": center_spec.bn_policy,
-                                             "ngd": "upper bound U (Eq. 8) through the fitted center"})
+                                             "center_recipe": describe(center_spec),
+                                             "ngd": "upper bound U (Eq. 8) through the fitted center, "
+                                                    + describe(center_spec)})
 
 
 def width_sweep(base: Experiment, widths, **kwargs) -> SweepResult:

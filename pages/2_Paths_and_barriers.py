@@ -1,62 +1,95 @@
-"""Paths and barriers: straight segment vs fold-line through the center, per pair and for all pairs."""
+"""Paths and barriers: straight segment vs fold-line through the center; the NGD of a pair."""
 import pandas as pd
 import streamlit as st
 
 st.set_page_config(page_title="Paths and barriers · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
 from landscape_core import BARRIER_DEFINITIONS, figures  # noqa: E402
+from landscape_core.recipes import NGD_LAMBDAS, recipe_spec  # noqa: E402
+from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
+from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui.errors import guarded  # noqa: E402
 
-exp = ui.experiment_sidebar()
+exp, spec, uploads = state.sidebar()
+root = minima.cache_root()
 st.title("Paths and barriers")
-ms = ui.minima_set(exp)
+ms = minima.minima_set(exp, uploads)
 if ms.n < 2:
-    st.info("This page needs at least two minima: train them on the *Minima* page.")
+    st.info("This page needs at least two minima: train them on the *Minima* page (or the home page).")
     st.stop()
-center_ref = ui.current_center(exp, ms)
+center_ref = CenterRef(ms.keys, spec)              # the star center of all minima, this recipe
+fitted = calls.center(center_ref, root) is not None
 
-with st.expander("Center θ* (needed for fold-lines)", expanded=center_ref is None):
-    st.caption(ui.center_caption(center_ref))
-    spec = ui.center_spec_controls("paths")
-    st.markdown(ui.cost_text("fitting a center to all minima", *ui.center_cost(exp, spec)))
+with st.expander("Center θ* of all minima (needed for fold-lines)", expanded=not fitted):
+    st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
+    if not fitted:
+        est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=spec)
+        st.markdown(jobs.cost_line(est))
     b1, b2 = st.columns([3, 1])
-    should_stop = ui.stop_button("paths", b2)
-    if b1.button("Fit a center to all minima", key="paths.fit"):
-        if ui.run_core("Center finding", ui.fit_center, exp, ms.keys, spec, "paths", should_stop,
-                       stop=False) is not None:
+    should_stop = jobs.stop_button("paths", b2)
+    if b1.button("Fit the center to all minima" if not fitted else "Center fitted (cached)",
+                 key="paths.fit", disabled=fitted, type="primary"):
+        if guarded("Center finding", calls.fit_center, center_ref, "paths", should_stop,
+                   stop=False) is not None:
             st.rerun()
 
 c1, c2, c3, c4 = st.columns(4)
 i = c1.selectbox("θᵢ (t = 0)", range(ms.n), format_func=lambda k: ms.names[k], key="paths.i")
 j = c2.selectbox("θⱼ (t = 1)", range(ms.n), index=1, format_func=lambda k: ms.names[k], key="paths.j")
-n_points = c3.slider("Points per path", 5, 101, 21, step=2, key="paths.n")
+n_points = c3.slider("Points per straight piece", 5, 101, N_POINTS, step=2, key="paths.n")
 split = c4.radio("Data", ["train", "test"], horizontal=True, key="paths.split")
 log_loss = st.checkbox("Log scale for losses", True, key="paths.log")
 if i == j:
     st.error("Choose two different minima.")
     st.stop()
-n_eval = (ms.n * (ms.n - 1) // 2 + 1) * (n_points + (n_points // 2 + 1) * 2 * (center_ref is not None))
-st.markdown(ui.cost_text(f"this pair and all {ms.n * (ms.n - 1) // 2} pairs ({n_eval} path points)",
-                         *ui.eval_cost(exp, n_eval)))
 
-res = ui.run_core("Paths", ui.pair_paths, exp.model, exp.data, ms.keys[i], ms.keys[j], center_ref,
-                  n_points, ui.cache_root())
+res = guarded("Paths", calls.pair_paths, exp.model, exp.data, ms.keys[i], ms.keys[j],
+              center_ref, n_points, root)
 profiles = [p for p in (res["segment"], res["fold_line"]) if p is not None]
+recipe_line = widgets.provenance(center_ref=center_ref if res["fold_line"] is not None else None,
+                                 n_points=n_points, bn_policy=profiles[0].bn_policy,
+                                 barrier="the paper's (max loss, min accuracy along the path)")
 fig = figures.path_profile_figure(profiles, split=split, log_loss=log_loss,
                                   title=f"{split} loss and accuracy: {ms.names[i]} → {ms.names[j]}")
-ui.chart(fig, "pair_paths", "paths.pair",
-         caption="Orange dashed: the straight segment. Blue: the fold-line θᵢ → θ* → θⱼ, each "
-                 "leg on half of the t-axis (θ* at t = 0.5).",
-         explain="The paper's Figure 1 (right) and Figure 5: the direct segment between two "
-                 "independent minima crosses a high-loss, low-accuracy region, while the fold-line "
-                 "through the fitted center stays at the minima's loss. If no center exists yet, "
-                 "fit one above.")
+widgets.chart(fig, "pair_paths", "paths.pair",
+              caption="Orange dashed: the straight segment. Blue: the fold-line θᵢ → θ* → θⱼ, each leg "
+                      "on half of the t-axis (θ* at t = 0.5). " + recipe_line,
+              explain="The paper's Figure 1 (right) and Figure 5: the direct segment between two "
+                      "independent minima crosses a high-loss, low-accuracy region, while the "
+                      "fold-line through the fitted center stays at the minima's loss.")
 rows = [{"path": p.label, **p.barriers(split)} for p in profiles]
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="paths.pair_table")
-st.caption(" · ".join(f"**{k}**: {v}" for k, v in BARRIER_DEFINITIONS.items()))
-if res["ngd"] is not None:
-    st.metric("NGD upper bound U(θ*) = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖", f"{res['ngd']:.4f}")
-    st.caption("Valid as a bound on the NGD only if the fold-line stays low (check the chart).")
+st.caption(recipe_line + " · " + " · ".join(f"**{k}**: {v}" for k, v in BARRIER_DEFINITIONS.items()))
+
+st.subheader("NGD of this pair: the bound against λ")
+st.markdown("The NGD upper bound U = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖ comes from a center fitted "
+            "to **this pair** with a distance penalty λ (the *ngd* recipe). A larger λ gives a smaller "
+            "U but a worse fold-line, so the bound is shown over λ and one point is quoted.")
+lams = tuple(NGD_LAMBDAS)
+trade = guarded("NGD", calls.ngd_rows, exp.model, exp.data, ms.keys[i], ms.keys[j], lams, n_points, root)
+missing = len(lams) - len(trade.rows)
+if missing:
+    est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=recipe_spec("ngd"))
+    st.markdown(jobs.cost_line(est) + f" Per center; {missing} of {len(lams)} to fit.")
+    n1, n2 = st.columns([3, 1])
+    ngd_stop = jobs.stop_button("paths_ngd", n2)
+    if n1.button(f"Fit the pair's {missing} NGD center(s), λ ∈ {list(lams)}", key="paths.ngd_fit"):
+        if guarded("NGD centers", calls.fit_ngd, exp.model, exp.data, ms.keys[i], ms.keys[j], lams,
+                   n_points, "paths_ngd", ngd_stop, stop=False) is not None:
+            st.rerun()
+if trade.rows:
+    q = trade.quoted_row
+    if q is not None:
+        st.metric(f"NGD ≤ (quoted, λ = {q['lam']:g})", f"{q['ngd_bound']:.4f}")
+    fig = figures.ngd_tradeoff_figure(trade.rows, quoted=trade.quoted,
+                                      title=f"NGD bound and fold-line quality over λ: "
+                                            f"{ms.names[i]} — {ms.names[j]}")
+    widgets.chart(fig, "ngd_tradeoff", "paths.ngd", caption=trade.caption(),
+                  data=pd.DataFrame(trade.rows),
+                  explain="U ≥ 1 always (triangle inequality); U = 1 means θ* lies on the segment. U "
+                          "bounds the NGD only where the fold-line stays in the low-loss set, which "
+                          "is why the right panel matters. The paper's Table 2 reports U with the "
+                          "fold-line's minimum accuracy.")
 
 st.subheader("All pairs: direct segment vs through the center")
 labels = {"max_loss": "max loss along the path (paper's barrier)",
@@ -64,14 +97,17 @@ labels = {"max_loss": "max loss along the path (paper's barrier)",
           "min_acc": "min accuracy along the path (paper's accuracy barrier)",
           "acc_drop": "accuracy drop (endpoint-corrected)"}
 metric = st.selectbox("Barrier definition", list(labels), format_func=labels.get, key="paths.metric")
-mats = ui.run_core("Barrier matrices", ui.barrier_matrices, exp.model, exp.data, ms.keys, center_ref,
-                   n_points, metric, split, ui.cache_root())
+mats = guarded("Barrier matrices", calls.barrier_matrices, exp.model, exp.data, ms.keys, center_ref,
+               n_points, metric, split, root)
 fig = figures.barrier_matrices_figure(mats["direct"], mats["fold"], ms.names, metric_label=labels[metric],
                                       higher_is_better=metric == "min_acc")
-ui.chart(fig, "barrier_matrices", "paths.matrix",
-         caption=f"{split} {labels[metric]} for every pair; left the straight segments, right the "
-                 "fold-lines through θ*." + ("" if center_ref else " Fit a center to see the right panel."),
-         explain="The paper's Table 1 averages these matrices: the *maximum loss* and *minimum "
-                 "accuracy* along each path (not endpoint-corrected). The endpoint-corrected barrier "
-                 "height (Frankle et al.) subtracts the straight line between the two end losses, "
-                 "so two equally good minima with a flat path score 0.")
+widgets.chart(fig, "barrier_matrices", "paths.matrix",
+              caption=f"{split} {labels[metric]} for every pair; left the straight segments, right the "
+                      "fold-lines through θ*." + ("" if fitted else " Fit the center to see the right "
+                                                                    "panel.") + " " +
+                      widgets.provenance(center_ref=center_ref if fitted else None, n_points=n_points,
+                                         barrier=labels[metric]),
+              explain="The paper's Table 1 averages these matrices: the *maximum loss* and *minimum "
+                      "accuracy* along each path (not endpoint-corrected). The endpoint-corrected "
+                      "barrier height (Frankle et al.) subtracts the straight line between the two "
+                      "end losses, so two equally good minima with a flat path score 0.")

@@ -3,17 +3,18 @@ import streamlit as st
 
 st.set_page_config(page_title="Star · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
+from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
+from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui.errors import guarded  # noqa: E402
 
-exp = ui.experiment_sidebar()
+exp, spec, uploads = state.sidebar()
+root = minima.cache_root()
 st.title("Star-shaped connectivity")
 st.markdown("A **center** θ* is fitted to the *feet* θ₁, θ₂, … by minimising the mean loss along the "
             "segments θᵢ — θ* (the paper's Eq. 6–7). Minima left out of the fit (*held-out*) test "
             "whether the same θ* also reaches new minima.")
-ui.require("center", "Center finding")
-ui.require("star", "The star report")
-ms = ui.minima_set(exp)
+ms = minima.minima_set(exp, uploads)
 if ms.n < 2:
     st.info("This page needs at least two minima: train them on the *Minima* page.")
     st.stop()
@@ -29,32 +30,41 @@ if len(feet_names) < 2:
 feet_keys = tuple(ms.keys[ms.names.index(n)] for n in feet_names)
 held_keys = tuple(ms.keys[ms.names.index(n)] for n in held_names)
 
-_known = ui.current_center(exp, ms)
-with st.expander("Center settings", expanded=not (_known and set(_known[1]) == set(feet_keys))):
-    spec = ui.center_spec_controls("star")
-    st.markdown(ui.cost_text(f"fitting θ* to {len(feet_keys)} feet", *ui.center_cost(exp, spec)))
+center_ref = CenterRef(feet_keys, spec)
+fitted = calls.center(center_ref, root) is not None
+with st.expander("Center θ* of the feet", expanded=not fitted):
+    st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
+    if not fitted:
+        est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=spec)
+        st.markdown(jobs.cost_line(est))
     b1, b2 = st.columns([3, 1])
-    should_stop = ui.stop_button("star", b2)
-    if b1.button("Fit the center", key="star.fit", type="primary"):
-        ui.run_core("Center finding", ui.fit_center, exp, feet_keys, spec, "star", should_stop,
-                    stop=False)
-
-if ui.get_center(spec, feet_keys) is None:
-    st.info("No center for these feet and settings yet: press **Fit the center** under *Center settings*.")
+    should_stop = jobs.stop_button("star", b2)
+    if b1.button("Fit the center" if not fitted else "Center fitted (cached)", key="star.fit",
+                 type="primary", disabled=fitted):
+        if guarded("Center finding", calls.fit_center, center_ref, "star", should_stop,
+                   stop=False) is not None:
+            st.rerun()
+if not fitted:
+    st.info("No center for these feet and this recipe yet: press **Fit the center** above.")
     st.stop()
 
 c1, c2, c3 = st.columns(3)
-n_points = c1.slider("Points per path", 5, 61, 21, step=2, key="star.n")
+n_points = c1.slider("Points per straight piece", 5, 61, N_POINTS, step=2, key="star.n")
 metric = c2.selectbox("Spoke colour", ["max_loss", "barrier_height"], key="star.metric",
                       format_func={"max_loss": "max train loss (paper)",
                                    "barrier_height": "barrier height (endpoint-corrected)"}.get)
 method = c3.radio("Embedding", ["MDS", "PCA"], horizontal=True, key="star.method")
 r = len(feet_keys)
-n_eval = (r * (r - 1) // 2) * (3 * n_points) + (r + len(held_keys)) * n_points
-st.markdown(ui.cost_text(f"the star report ({n_eval} path points)", *ui.eval_cost(exp, n_eval)))
-report = ui.run_core("Star report", ui.star_report, exp.model, exp.data, spec, feet_keys, held_keys,
-                     tuple(feet_names), tuple(held_names), n_points, ui.cache_root())
-emb = ui.run_core("Embedding", ui.star_embedding, spec, feet_keys, held_keys, method, ui.cache_root())
+order = {k: n for k, n in zip(feet_keys, feet_names)}
+feet_names = [order[k] for k in center_ref.feet]          # the center's (sorted) foot order
+est = guarded("Cost estimate", jobs.estimate, "evaluation", exp,
+              n_points=(r * (r - 1) // 2) * (2 * n_points - 1 + n_points) + (r + len(held_keys)) * n_points)
+st.markdown(jobs.cost_line(est))
+report = guarded("Star report", calls.star_report, exp.model, exp.data, center_ref, held_keys,
+                 tuple(feet_names), tuple(held_names), n_points, root)
+emb = guarded("Embedding", calls.star_embedding, center_ref, held_keys, method, root)
+recipe_line = widgets.provenance(center_ref=center_ref, n_points=n_points, bn_policy=report.bn_policy,
+                                 barrier="the paper's (max loss, min accuracy along the path)")
 colors = {n: c for n, c in zip(ms.names, ms.colors())}
 fig = figures.star_figure(
     emb["xy"][:r], emb["xy"][-1], feet_names, held_out_xy=emb["xy"][r:-1], held_out_names=held_names,
@@ -63,10 +73,11 @@ fig = figures.star_figure(
     feet_colors=[colors[n] for n in feet_names], held_out_colors=[colors[n] for n in held_names],
     method=method, value_label={"max_loss": "max train loss along the spoke",
                                 "barrier_height": "barrier height along the spoke"}[metric])
-ui.chart(fig, "star", "star.diagram",
+widgets.chart(fig, "star", "star.diagram",
          caption=(f"{'Metric MDS (SMACOF)' if method == 'MDS' else 'PCA (classical MDS)'} on the "
                   f"exact pairwise Euclidean distances of feet, held-out minima and θ*; the largest "
-                  f"relative distance error of the 2-D picture is {emb['distortion']:.1%}."),
+                  f"relative distance error of the 2-D picture is {emb['distortion']:.1%}. "
+                  + recipe_line),
          explain="Each line is a *spoke* θᵢ — θ*, coloured by the loss barrier along it (dark blue = low, yellow = high). "
                  "A star means every spoke is low. Dashed spokes go to held-out minima that did not "
                  "take part in the fit: the paper does not test these; if they are high, θ* is a "
@@ -79,22 +90,22 @@ fig = figures.path_profile_figure(spokes, colors=[colors[n] for n in feet_names 
                                   dashes=["solid"] * r + ["dash"] * len(held_names),
                                   title="Loss and accuracy along the spokes θᵢ → θ*",
                                   x_title="t  (t = 0: the minimum, t = 1: the center θ*)")
-ui.chart(fig, "spokes", "star.spokes",
+widgets.chart(fig, "spokes", "star.spokes",
          caption="One curve per foot (solid) and per held-out minimum (dashed), in that minimum's "
-                 "colour.",
+                 "colour. " + recipe_line,
          explain="If θ* is a center, every spoke stays at the minima's loss and accuracy from "
                  "t = 0 to t = 1 (linear connectivity to θ*, the paper's Definition 3).")
 
 st.subheader("Table 1 form: mean over paths")
-table = ui.barrier_table(report)
+table = calls.barrier_table(report)
 st.dataframe(table, hide_index=True, key="star.table")
-st.caption("max_loss / min_acc: the paper's barriers (max train loss, min train accuracy along each "
+st.caption(recipe_line + " · max_loss / min_acc: the paper's barriers (max train loss, min train accuracy along each "
            "path, averaged over pairs); barrier_height: endpoint-corrected; *_std: spread over paths.")
 
-history = ui.center_history(spec, feet_keys)
-if history.size:
-    fig = figures.history_figure(range(1, history.size + 1), {"objective J(θ)": history},
+history = calls.center(center_ref, root).history
+if len(history):
+    fig = figures.history_figure(range(1, len(history) + 1), {"objective J(θ)": history},
                                  x_title="epoch (or logged chunk of steps)", y_title="mean objective",
                                  title="Center finding: training objective")
-    ui.chart(fig, "center_history", "star.history",
-             caption="Mean minibatch objective of Eq. 6–7 while fitting θ*.")
+    widgets.chart(fig, "center_history", "star.history",
+             caption="Mean minibatch objective of Eq. 6–7 while fitting θ*. " + recipe_line)

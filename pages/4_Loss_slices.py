@@ -4,20 +4,28 @@ import streamlit as st
 
 st.set_page_config(page_title="Loss slices · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
-from landscape_core.geodesic import bottleneck_level  # noqa: E402
+from landscape_core.geodesic import bottleneck_level, slice_geodesic  # noqa: E402
+from landscape_core.refs import CenterRef  # noqa: E402
+from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui.errors import guarded  # noqa: E402
 
-exp = ui.experiment_sidebar()
+exp, spec, uploads = state.sidebar()
+root = minima.cache_root()
 st.title("Loss slices")
-ms = ui.minima_set(exp)
+ms = minima.minima_set(exp, uploads)
 if ms.n < 1:
     st.info("This page needs trained minima: train them on the *Minima* page.")
     st.stop()
-center_ref = ui.current_center(exp, ms)
-refs = ui.point_refs(ms, center_ref)
+center_ref = CenterRef(ms.keys, spec) if ms.n >= 2 else None
+if calls.center(center_ref, root) is None:
+    st.caption("The center θ* of all minima with the sidebar's recipe is not fitted yet (fit it on "
+               "*Paths and barriers*); the slice shows minima only.")
+    center_ref = None
+else:
+    st.caption(f"center θ* = {center_ref.label()}")
+refs = {**dict(zip(ms.names, ms.keys)), **({"center θ*": center_ref} if center_ref else {})}
 names = list(refs)
-st.caption(ui.center_caption(center_ref))
 
 modes = ["plane through three models", "random filter-normalised plane around one minimum"]
 mode = st.radio("Plane", modes, horizontal=True, key="slices.mode",
@@ -26,7 +34,7 @@ c1, c2, c3 = st.columns(3)
 resolution = c1.number_input("Resolution (grid points per axis)", 3, 1001, 21, key="slices.res")
 style = c2.radio("Map", ["heatmap", "contour"], horizontal=True, key="slices.style")
 log_scale = c3.checkbox("log₁₀ loss", True, key="slices.log")
-st.markdown(ui.cost_text(f"{resolution}×{resolution} grid points", *ui.eval_cost(exp, resolution ** 2)))
+st.markdown(jobs.cost_line(guarded("Cost estimate", jobs.estimate, "slice", exp, resolution=int(resolution))))
 
 if mode == modes[0]:
     if len(names) < 3:
@@ -40,38 +48,37 @@ if mode == modes[0]:
     if len(set(chosen)) < 3:
         st.error("Choose three different models.")
         st.stop()
-    res = ui.run_core("Slice", ui.plane_slice, exp.model, exp.data, tuple(refs[n] for n in chosen),
-                      tuple(chosen), tuple(refs.values()), tuple(names), int(resolution), margin,
-                      ui.cache_root())
+    res = guarded("Slice", calls.plane_slice, exp.model, exp.data, tuple(refs[n] for n in chosen),
+                  tuple(chosen), tuple(refs.values()), tuple(names), int(resolution), margin, root)
 else:
     c1, c2, c3 = st.columns(3)
     origin = c1.selectbox("Minimum at the origin", ms.names, key="slices.origin")
     seed = c2.number_input("Direction seed", 0, 10_000, 0, key="slices.seed")
     span = c3.number_input("Half-width of the square (α, β ∈ [−s, s])", 0.01, 100.0, 1.0,
                            key="slices.span")
-    res = ui.run_core("Slice", ui.random_plane, exp.model, exp.data, refs[origin], origin, int(seed),
-                      float(span), int(resolution), ui.cache_root())
+    res = guarded("Slice", calls.random_plane, exp.model, exp.data, refs[origin], origin, int(seed),
+                  float(span), int(resolution), root)
 
 sl, points = res["slice"], res["points"]
 shown = [n for n in (chosen if mode == modes[0] else []) if n in ms.names]
-paths = ui.projected_paths(points, shown, "center θ*" if center_ref else None)
+paths = calls.projected_paths(points, shown, "center θ*" if center_ref else None)
 colors = {**dict(zip(ms.names, ms.colors())), "center θ*": figures.CENTER_COLOR}
 
 geodesic = None
 with st.expander("Fast-marching geodesic on the slice"):
-    candidates = [n for n in points if ui.in_grid(sl, points[n])]
+    candidates = [n for n in points if calls.in_grid(sl, points[n])]
     if len(candidates) >= 2:
         g1, g2, g3 = st.columns(3)
         start = g1.selectbox("From", candidates, key="slices.g_start")
         end = g2.selectbox("To", candidates, index=1, key="slices.g_end")
-        st.caption(f"Lowest loss level joining them in this plane: "
-                   f"{bottleneck_level(sl, points[start], points[end]):.4g} (the barrier within "
+        level = bottleneck_level(sl, points[start], points[end])
+        st.caption(f"Lowest loss level joining them in this plane: {level:.4g} (the barrier within "
                    "the slice, at grid resolution); ε defaults to 5% above it.")
-        eps = g3.number_input("Loss level ε (free region: loss ≤ ε)", 0.0, 1e6,
-                              ui.default_epsilon(sl, points[start], points[end]), format="%.4g",
-                              key=f"slices.eps.{start}.{end}")
+        eps = g3.number_input("Loss level ε (free region: loss ≤ ε)", 0.0, 1e6, 1.05 * level,
+                              format="%.4g", key=f"slices.eps.{start}.{end}")
         if st.checkbox("Draw the geodesic", key="slices.geo") and start != end:
-            geo = ui.slice_geodesic(sl, points[start], points[end], eps)
+            geo = guarded("Geodesic", slice_geodesic, sl, points[start], points[end], epsilon=eps,
+                          stop=False)
             if geo is not None and geo.reachable:
                 geodesic = geo.path
                 st.metric("Length / straight distance inside the slice (NGD bound at level ε)",
@@ -89,8 +96,9 @@ plane_title = (f"Plane through {chosen[0]}, {chosen[1]} and {chosen[2]}" if mode
 fig = figures.slice_figure(sl, log_scale=log_scale, style=style, points=points, point_colors=colors,
                            paths=paths, geodesic=geodesic, off_plane=res["off_plane"],
                            title=f"{plane_title}: {value_label}")
-ui.chart(fig, "slice", "slices.map",
-         caption="Train loss on the plane. Models off the plane are drawn hollow at their orthogonal "
+widgets.chart(fig, "slice", "slices.map",
+         caption=widgets.provenance(center_ref=center_ref, bn_policy=sl.bn_policy) + ". "
+                 "Train loss on the plane. Models off the plane are drawn hollow at their orthogonal "
                  "projection, with their distance from the plane: the loss under a hollow marker is "
                  "not that model's loss. Orange dashed: straight segments; blue: fold-lines through θ*.",
          explain="A 2-D slice shows the loss at origin + α·u + β·v. Through three models, u and v "
@@ -100,7 +108,7 @@ ui.chart(fig, "slice", "slices.map",
                  "star of the paper, seen in one plane.")
 fig3d = figures.slice_surface_figure(sl, log_scale=log_scale, points=points, point_colors=colors,
                                      title=f"{plane_title}: {value_label} as a surface")
-ui.chart(fig3d, "slice_surface", "slices.surface",
+widgets.chart(fig3d, "slice_surface", "slices.surface",
          caption="The same slice as a 3-D surface; hover a marker for the model's name.")
 extent = figures.slice_extent(sl)
 

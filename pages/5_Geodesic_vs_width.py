@@ -4,47 +4,62 @@ import streamlit as st
 
 st.set_page_config(page_title="Geodesic vs width · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
+from landscape_core.recipes import NGD_LAMBDA, NGD_LAMBDAS, describe, recipe_spec  # noqa: E402
+from landscape_core.refs import N_POINTS  # noqa: E402
+from ui import calls, jobs, state, widgets  # noqa: E402
+from ui.errors import guarded  # noqa: E402
 
-exp = ui.experiment_sidebar()
+SWEEP_FIELDS = ("model.width", "model.depth", "model.activation", "model.init_scale",
+                "train.weight_decay", "train.lr", "train.epochs", "train.batch_size", "data.n_train")
+exp, sidebar_spec, _ = state.sidebar()
 st.title("Geodesic distance vs width (and other settings)")
 st.markdown("For every value of the chosen setting, the selection's minima are trained (or read from "
-            "the cache), a center is fitted with the distance penalty λ, and for every pair the "
+            "the cache), a center is fitted (per pair with the *ngd* recipe and its penalty λ, or one "
+            "star center with the sidebar's recipe), and for every pair the "
             "**NGD upper bound** U(θ*) = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖ and the barriers are "
             "measured. The paper finds U → 1 as the width grows.")
-ui.require("sweeps", "Sweeps")
 defaults = {"model.width": "8,16,32,64", "model.depth": "1,2,3", "model.activation": "relu,tanh,gelu",
             "model.init_scale": "0.5,1,2", "train.weight_decay": "0,0.0001,0.001",
             "train.lr": "0.001,0.003,0.01", "train.epochs": "5,10,20", "train.batch_size": "32,64,128",
             "data.n_train": "200,400,800"}
 c1, c2, c3 = st.columns([1, 2, 1])
-field = c1.selectbox("Setting to vary", ui.SWEEP_FIELDS, key="sweep.field", format_func=figures.field_label)
+field = c1.selectbox("Setting to vary", SWEEP_FIELDS, key="sweep.field", format_func=figures.field_label)
 text = c2.text_input("Values (comma-separated)", defaults[field], key=f"sweep.values.{field}")
 mode = c3.radio("Centers", ["pair", "star"], horizontal=True, key="sweep.mode",
-                help="pair: one center per pair of minima (the paper's NGD runs); star: one shared "
-                     "center for all minima (Table 1).")
-values = ui.run_core("Sweep values", ui.parse_values, exp, field, text)
+                help="pair: one center per pair of minima with the ngd recipe (the paper's NGD runs); "
+                     "star: one shared center for all minima with the sidebar's recipe (Table 1).")
+values = guarded("Sweep values", calls.parse_values, exp, field, text)
 if exp.n_minima < 2:
     st.error("A sweep needs at least two minima per value: raise *Number of minima* in the sidebar.")
     st.stop()
-with st.expander("Center settings", expanded=False):
-    spec = ui.center_spec_controls("sweep", lam=1e-3)
-st.markdown(ui.cost_text(f"the sweep over {len(values)} values (upper bound: nothing cached)",
-                         *ui.sweep_cost(exp, field, values, spec, mode)))
+if mode == "pair":
+    lam = st.select_slider("λ of the ngd recipe", list(NGD_LAMBDAS), value=NGD_LAMBDA, key="sweep.lam",
+                           format_func=lambda v: f"{v:g}",
+                           help="The NGD bound depends on λ; the Paths page shows the trade-off for "
+                                "one pair. The sweep uses one λ for every value, named below.")
+    spec = recipe_spec("ngd", lam=lam)
+else:
+    spec = sidebar_spec
+st.caption(f"Centers: {describe(spec)} ({'one per pair' if mode == 'pair' else 'one star center per value'}).")
+est = guarded("Cost estimate", jobs.estimate, "sweep", exp, field=field, values=values, spec=spec, mode=mode)
+st.markdown(jobs.cost_line(est) + " Upper bound: nothing cached.")
 
 b1, b2 = st.columns([3, 1])
-should_stop = ui.stop_button("sweep", b2)
-result = ui.stored_sweep(exp, field, values, spec, mode)
+should_stop = jobs.stop_button("sweep", b2)
+result = calls.stored_sweep(exp, field, values, spec, mode)
 if b1.button("Run or load the sweep", key="sweep.run", type="primary"):
-    result = ui.run_core("Sweep", ui.run_sweep, exp, field, values, spec, mode, "sweep", should_stop,
-                         stop=False)
+    result = guarded("Sweep", calls.run_sweep, exp, field, values, spec, mode, "sweep", should_stop,
+                     stop=False)
 if result is None:
     st.info("Press **Run or load the sweep**. Values already computed (by any session) load from "
             "the cache at once; an interrupted sweep resumes where it stopped.")
     st.stop()
 
 summary, rows = result.summary(), result.rows
+recipe_line = widgets.provenance(n_points=result.meta.get("n_points", N_POINTS),
+                                 bn_policy=result.meta.get("bn_policy"),
+                                 extra=f"centers: {describe(spec)}, {mode} mode")
 numeric = all(isinstance(v, (int, float)) for v in values)
 log_x = numeric and field in ("model.width", "train.weight_decay", "train.lr", "data.n_train") and \
     min(values) > 0
@@ -57,9 +72,9 @@ for quantity, note in notes.items():
     if quantity == "min_acc" and summary[0].get("segment_min_acc_mean") is None:
         continue
     fig = figures.sweep_figure(summary, rows, field=field, quantity=quantity, log_x=log_x)
-    ui.chart(fig, f"sweep_{quantity}", f"sweep.{quantity}",
-             caption="Lines: mean over pairs, error bars ±1 std; open circles: individual pairs.",
-             explain=note)
+    widgets.chart(fig, f"sweep_{quantity}", f"sweep.{quantity}",
+                  caption="Lines: mean over pairs, error bars ±1 std; open circles: individual pairs. "
+                          + recipe_line, explain=note)
 st.subheader("All pairs")
 SWEEP_COLUMNS = {"value": figures.field_label(field), "pair": "pair (seeds)", "dim": "parameters D",
                  "ngd_bound": "NGD bound U", "euclidean": "distance ‖θᵢ − θⱼ‖",
@@ -73,4 +88,5 @@ SWEEP_COLUMNS = {"value": figures.field_label(field), "pair": "pair (seeds)", "d
 table = pd.DataFrame(rows).rename(columns=lambda c: SWEEP_COLUMNS.get(c, c.replace("_", " ")))
 st.dataframe(table, hide_index=True, key="sweep.table")
 st.caption(f"NGD: {result.meta.get('ngd', 'upper bound U through the fitted center')}. "
-           "Barriers as in the paper (max loss, min accuracy) and endpoint-corrected heights.")
+           "Barriers as in the paper (max loss, min accuracy) and endpoint-corrected heights. "
+           + recipe_line)
