@@ -189,10 +189,33 @@ def test_builders_do_not_mutate_inputs():
     np.testing.assert_array_equal(prof.train_loss, before[1])
 
 
-def test_figures_module_imports_neither_torch_nor_streamlit():
+def test_figures_package_imports_neither_torch_nor_streamlit():
     import ast
-    import inspect
-    tree = ast.parse(inspect.getsource(figures))
-    imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert not imported & {"torch", "streamlit"}
+    import pathlib
+    import subprocess
+    import sys
+    code = ("import sys, landscape_core.figures; "
+            "print(sorted(m for m in ('torch', 'streamlit') if m in sys.modules))")
+    root = pathlib.Path(figures.__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root)
+    assert out.stdout.strip() == "[]"
+    files = sorted(pathlib.Path(figures.__file__).parent.glob("*.py"))
+    assert len(files) > 1
+    for path in files:                          # nor does any module of the package, even lazily
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & {"torch", "streamlit"}, path.name
+
+
+def test_figures_package_keeps_every_public_name():
+    names = ["PALETTE", "CENTER_COLOR", "SEGMENT_COLOR", "FOLD_COLOR", "KIND_COLORS", "KIND_NAMES",
+             "TEMPLATE", "minimum_color", "path_profile_figure", "matrix_figure",
+             "distance_matrix_figure", "barrier_matrices_figure", "star_figure", "SLICE_KIND_TITLES",
+             "OFF_PLANE_REL", "slice_extent", "is_off_plane", "slice_figure", "slice_surface_figure",
+             "mean_std_figure", "ngd_tradeoff_figure", "SWEEP_SERIES", "SWEEP_Y_TITLES", "FIELD_LABELS",
+             "field_label", "sweep_figure", "connectivity_figure", "neuron_norms_figure",
+             "history_figure", "paper_comparison_figure", "figure_data"]
+    assert [n for n in names if not hasattr(figures, n)] == []
+    assert all(hasattr(figures, n) for n in figures.__all__)
