@@ -31,9 +31,8 @@ c2.markdown(f"**Cache:** `{root}`  \n" + widgets.cache_summary(widgets.cache_sta
             + "  \nResults are written here as they finish; a reload or another tab finds them.")
 
 ms = minima.minima_set(exp, uploads)
-center_ref = CenterRef(ms.keys, spec) if ms.n >= 2 else None
-st.subheader("A first look: loss along a straight segment" + (" and a fold-line" if
-             calls.center(center_ref, root) is not None else ""))
+center_ref = calls.fitted(CenterRef(ms.keys, spec), root) if ms.n >= 2 else None
+st.subheader("A first look: loss along a straight segment" + (" and a fold-line" if center_ref else ""))
 if ms.n >= 2:
     res = guarded("Paths", calls.pair_paths, exp.model, exp.data, ms.keys[0], ms.keys[1], center_ref,
                   N_POINTS, root)

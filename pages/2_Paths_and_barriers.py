@@ -18,7 +18,7 @@ if ms.n < 2:
     st.info("This page needs at least two minima: train them on the *Minima* page (or the home page).")
     st.stop()
 center_ref = CenterRef(ms.keys, spec)              # the star center of all minima, this recipe
-fitted = calls.center(center_ref, root) is not None
+fitted = calls.fitted(center_ref, root) is not None
 
 with st.expander("Center θ* of all minima (needed for fold-lines)", expanded=not fitted):
     st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
@@ -44,7 +44,7 @@ if i == j:
     st.stop()
 
 res = guarded("Paths", calls.pair_paths, exp.model, exp.data, ms.keys[i], ms.keys[j],
-              center_ref, n_points, root)
+              calls.fitted(center_ref, root), n_points, root)
 profiles = [p for p in (res["segment"], res["fold_line"]) if p is not None]
 recipe_line = widgets.provenance(center_ref=center_ref if res["fold_line"] is not None else None,
                                  n_points=n_points, bn_policy=profiles[0].bn_policy,
@@ -66,8 +66,10 @@ st.markdown("The NGD upper bound U = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖)
             "to **this pair** with a distance penalty λ (the *ngd* recipe). A larger λ gives a smaller "
             "U but a worse fold-line, so the bound is shown over λ and one point is quoted.")
 lams = tuple(NGD_LAMBDAS)
-trade = guarded("NGD", calls.ngd_rows, exp.model, exp.data, ms.keys[i], ms.keys[j], lams, n_points, root)
-missing = len(lams) - len(trade.rows)
+done = calls.ngd_fitted_lams(ms.keys[i], ms.keys[j], lams, root)
+trade = guarded("NGD", calls.ngd_rows, exp.model, exp.data, ms.keys[i], ms.keys[j], done, n_points, root) \
+    if done else None
+missing = len(lams) - len(done)
 if missing:
     est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=recipe_spec("ngd"))
     st.markdown(jobs.cost_line(est) + f" Per center; {missing} of {len(lams)} to fit.")
@@ -77,7 +79,7 @@ if missing:
         if guarded("NGD centers", calls.fit_ngd, exp.model, exp.data, ms.keys[i], ms.keys[j], lams,
                    n_points, "paths_ngd", ngd_stop, stop=False) is not None:
             st.rerun()
-if trade.rows:
+if trade is not None and trade.rows:
     q = trade.quoted_row
     if q is not None:
         st.metric(f"NGD ≤ (quoted, λ = {q['lam']:g})", f"{q['ngd_bound']:.4f}")
@@ -97,8 +99,8 @@ labels = {"max_loss": "max loss along the path (paper's barrier)",
           "min_acc": "min accuracy along the path (paper's accuracy barrier)",
           "acc_drop": "accuracy drop (endpoint-corrected)"}
 metric = st.selectbox("Barrier definition", list(labels), format_func=labels.get, key="paths.metric")
-mats = guarded("Barrier matrices", calls.barrier_matrices, exp.model, exp.data, ms.keys, center_ref,
-               n_points, metric, split, root)
+mats = guarded("Barrier matrices", calls.barrier_matrices, exp.model, exp.data, ms.keys,
+               calls.fitted(center_ref, root), n_points, metric, split, root)
 fig = figures.barrier_matrices_figure(mats["direct"], mats["fold"], ms.names, metric_label=labels[metric],
                                       higher_is_better=metric == "min_acc")
 widgets.chart(fig, "barrier_matrices", "paths.matrix",

@@ -31,7 +31,7 @@ feet_keys = tuple(ms.keys[ms.names.index(n)] for n in feet_names)
 held_keys = tuple(ms.keys[ms.names.index(n)] for n in held_names)
 
 center_ref = CenterRef(feet_keys, spec)
-fitted = calls.center(center_ref, root) is not None
+fitted = calls.fitted(center_ref, root) is not None
 with st.expander("Center θ* of the feet", expanded=not fitted):
     st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
     if not fitted:

@@ -17,11 +17,10 @@ ms = minima.minima_set(exp, uploads)
 if ms.n < 1:
     st.info("This page needs trained minima: train them on the *Minima* page.")
     st.stop()
-center_ref = CenterRef(ms.keys, spec) if ms.n >= 2 else None
-if calls.center(center_ref, root) is None:
+center_ref = calls.fitted(CenterRef(ms.keys, spec), root) if ms.n >= 2 else None
+if center_ref is None:
     st.caption("The center θ* of all minima with the sidebar's recipe is not fitted yet (fit it on "
                "*Paths and barriers*); the slice shows minima only.")
-    center_ref = None
 else:
     st.caption(f"center θ* = {center_ref.label()}")
 refs = {**dict(zip(ms.names, ms.keys)), **({"center θ*": center_ref} if center_ref else {})}

@@ -1,7 +1,9 @@
-"""Every page runs headless (streamlit.testing AppTest) on the "tiny" preset without exceptions.
+"""Every page runs headless (streamlit.testing AppTest) on the "tiny" preset, and what it shows
+is checked against the core asked directly (the same question asked another way).
 
 Minima are trained once per module into a temporary cache (LANDSCAPE_CACHE_DIR); Streamlit's
-caches are cleared between tests. Widget keys follow the pages' "<page>.<name>" convention.
+caches are cleared between tests. Widget keys follow the pages' "<page>.<name>" convention; the
+selection (experiment, center recipe, uploads) lives in the sidebar and the URL.
 """
 import base64
 import json
@@ -17,7 +19,7 @@ import landscape_core as lc
 import landscape_core.paper  # noqa: F401  (lc.paper)
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY = {"preset": "tiny", "epochs": "4"}         # tiny preset, shorter training: seconds
+QUERY = {"preset": "tiny", "epochs": "4", "c_epochs": "2"}   # tiny preset, short training and centers
 
 
 @pytest.fixture(scope="module")
@@ -128,37 +130,99 @@ def test_checkpoint_uploads_good_and_mismatched(tmp_path, monkeypatch, trained_c
     assert not at.exception and any("Checkpoint refused" in e.value for e in at.error)
 
 
-def test_paths_page_segment_then_fold_line(monkeypatch, trained_cache):
-    at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch,
-                state={"paths.n": 7}))
+def test_uploads_are_one_minimum_per_weights_and_survive_a_reload(tmp_path, monkeypatch, trained_cache):
+    import torch
+    exp = lc.preset("tiny")
+    net = lc.build_model(exp.model, 5)
+    st_file, pt_file = tmp_path / "w.safetensors", tmp_path / "w.pt"
+    lc.save_checkpoint(net, st_file)
+    torch.save(net.state_dict(), pt_file)
+    at = app("pages/1_Minima.py", trained_cache, monkeypatch)
+    at.file_uploader(key="minima.upload").upload("w.safetensors", st_file.read_bytes()).run()
+    at.file_uploader(key="minima.upload").upload("w.pt", pt_file.read_bytes()).run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert len(table) == 4 and list(table["source"]).count("uploaded") == 1
+    up = dict(at.query_params)["up"]
+    up = up[0] if isinstance(up, list) else up
+    assert up in set(table["cache key"])
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    again = ok(app("pages/1_Minima.py", trained_cache, monkeypatch, up=up))    # a fresh session
+    assert list(again.dataframe[0].value["source"]).count("uploaded") == 1
+
+
+def test_link_values_are_shown_as_text_not_markdown(tmp_path, monkeypatch):
+    evil = "[click me](http://example.invalid/x) ![img](http://example.invalid/i.png)"
+    at = app("pages/1_Minima.py", tmp_path, monkeypatch, preset=evil, width="![](http://x.invalid/a)")
+    assert not at.exception
+    shown = " ".join(w.value for w in at.warning)
+    assert "click me" in shown and "](" not in shown.replace("\\]\\(", "")
+    assert "\\[click me\\]\\(http" in shown
+
+
+def _tiny_minima(root):
+    exp = lc.preset("tiny").replace(**{"train.epochs": 4})
+    return lc.train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=lc.DiskCache(root))
+
+
+def test_paths_page_fold_line_is_the_recipe_s_center(monkeypatch, trained_cache):
+    from landscape_core.recipes import recipe_spec
+    at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch, state={"paths.n": 7}))
     profile, matrix = figs(at)[:2]
     assert trace_names(profile)[0] == "direct segment" and len(array(profile["data"][0]["x"])) == 7
-    assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) >= 1
-    at.number_input(key="paths.c_epochs.paper").set_value(2)
+    assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) == 1
     at.button(key="paths.fit").click().run()
     ok(at)
     profile, matrix = figs(at)[:2]
-    assert "fold-line through θ*" in trace_names(profile)
+    fold = next(t for t in profile["data"] if t.get("name") == "fold-line through θ*")
+    assert len(array(fold["x"])) == 2 * 7 - 1                 # 7 points per straight piece
     assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) == 2
-    assert any("NGD upper bound" in m.label for m in at.metric)
+    assert any("paper recipe (λ = 0, epochs = 2)" in c.value for c in at.caption)
+    # the oracle: the same center asked of the core, in a fresh cache
+    minima = _tiny_minima(trained_cache)
+    c = lc.center_for_minima(minima, recipe_spec("paper", epochs=2), use_cache=False)
+    ds = lc.load_dataset(minima[0].data)
+    ev = lc.Evaluator(lc.build_model(minima[0].model), ds.X_train, ds.y_train, loss=ds.loss)
+    want = lc.fold_line_path(minima[0].theta, c.theta, minima[1].theta, evaluator=ev, n_points=7)
+    table = at.dataframe[0].value.set_index("path")
+    assert table.loc["fold-line through θ*", "max_loss"] == pytest.approx(want.barriers()["max_loss"], rel=1e-5)
+
+
+def test_paths_page_ngd_tradeoff_quotes_a_named_point(monkeypatch, trained_cache):
+    from landscape_core.geodesic import ngd_upper_bound
+    from landscape_core.recipes import NGD_LAMBDAS, recipe_spec
+    at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch, state={"paths.n": 5}))
+    assert not at.metric
+    at.button(key="paths.ngd_fit").click().run()
+    ok(at)
+    fig = figs(at)[1]
+    lams = list(array(fig["data"][0]["x"]))
+    assert lams == pytest.approx(list(NGD_LAMBDAS))
+    minima = _tiny_minima(trained_cache)
+    for lam, u in zip(lams, array(fig["data"][0]["y"])):       # U from the centers, by hand
+        c = lc.center_for_minima(minima[:2], recipe_spec("ngd", lam=lam), cache=lc.DiskCache(trained_cache))
+        assert u == pytest.approx(ngd_upper_bound(minima[0].theta, c.theta, minima[1].theta), rel=1e-9)
+    (metric,) = at.metric
+    assert "quoted" in metric.label and "λ =" in metric.label
+    assert any("ngd recipe (λ =" in c.value and "Quoted point" in c.value for c in at.caption)
 
 
 def test_star_fit_button_produces_center_and_star(monkeypatch, trained_cache):
     at = ok(app("pages/3_Star.py", trained_cache, monkeypatch, state={"star.n": 5}))
     names = at.multiselect(key="star.feet").options
-    at.multiselect(key="star.feet").set_value(names[:2])
-    at.number_input(key="star.c_epochs.paper").set_value(2)
-    at.run()
+    at.multiselect(key="star.feet").set_value(names[:2]).run()
     assert not figs(at) and any("Fit the center" in i.value for i in at.info)
     at.button(key="star.fit").click().run()
     ok(at)
     star = next(f for f in figs(at) if "center θ*" in trace_names(f))
     assert "held-out minima" in trace_names(star) and "feet θᵢ (fit the center)" in trace_names(star)
     assert "MDS" in star["layout"]["xaxis"]["title"]["text"]
-    table = at.dataframe[0].value
-    assert set(table["path"]) >= {"direct segment", "fold-line", "spoke", "held-out spoke"}
-    at.run()                                                # a center exists: settings collapse
-    assert not at.expander[0].proto.expanded and at.expander[0].label == "Center settings"
+    table = at.dataframe[0].value.set_index("path")
+    assert set(table.index) >= {"direct segment", "fold-line", "spoke", "held-out spoke"}
+    assert table.loc["direct segment", "n_paths"] == 1 and table.loc["held-out spoke", "n_paths"] == 1
+    at.run()                                                # the center exists: settings collapse
+    assert not at.expander[0].proto.expanded
 
 
 def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
@@ -174,23 +238,33 @@ def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
 def test_slices_random_plane_and_geodesic(monkeypatch, trained_cache):
     at = ok(app("pages/4_Loss_slices.py", trained_cache, monkeypatch,
                 state={"slices.res": 9, "slices.geo": True, "slices.margin": 0.5}))
-    assert "fast-marching geodesic" in trace_names(figs(at)[0]) or at.warning
+    # epsilon defaults to 5% above the level that joins the two points, so they are joined
+    assert "fast-marching geodesic" in trace_names(figs(at)[0])
     at.radio(key="slices.mode").set_value(at.radio(key="slices.mode").options[1]).run()
     ok(at)
     heat = figs(at)[0]
     assert array(heat["data"][0]["z"]).shape == (9, 9)
 
 
-def test_sweep_page_runs_a_small_width_sweep(tmp_path, monkeypatch):
+def test_sweep_page_runs_a_small_width_sweep_with_the_ngd_recipe(tmp_path, monkeypatch):
+    from landscape_core.geodesic import ngd_upper_bound
+    from landscape_core.recipes import recipe_spec
     at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path, monkeypatch, minima=2, epochs=2,
                 state={"sweep.values.model.width": "6,10"}))
-    at.number_input(key="sweep.c_epochs.paper").set_value(2)
+    assert any("ngd recipe (λ = 0.001)" in c.value for c in at.caption)
     at.button(key="sweep.run").click().run()
     ok(at)
     fig = figs(at)[0]
     assert fig["layout"]["xaxis"]["title"]["text"] == "width (hidden units)"
     assert list(array(fig["data"][0]["x"])) == [6, 10]
-    assert len(at.dataframe[0].value) == 2                  # one pair per width
+    table = at.dataframe[0].value
+    assert len(table) == 2                                  # one pair per width
+    for width, u in zip((6, 10), table["NGD bound U"]):     # U recomputed from the cached center
+        exp = lc.preset("tiny").replace(**{"model.width": width, "train.epochs": 2, "n_minima": 2})
+        mins = lc.train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list,
+                               cache=lc.DiskCache(tmp_path))
+        c = lc.center_for_minima(mins, recipe_spec("ngd"), cache=lc.DiskCache(tmp_path))
+        assert u == pytest.approx(ngd_upper_bound(mins[0].theta, c.theta, mins[1].theta), rel=1e-9)
 
 
 def test_theory_page_bounds_and_student(tmp_path, monkeypatch):
@@ -251,11 +325,11 @@ def test_bad_inputs_show_errors_not_tracebacks(tmp_path, monkeypatch):
 
 
 def test_png_export_failure_shows_a_message(monkeypatch, trained_cache):
-    import ui_common
+    import ui.widgets
 
     def broken(fig):
         raise RuntimeError("no Chromium here")
-    monkeypatch.setattr(ui_common, "figure_png", broken)
+    monkeypatch.setattr(ui.widgets, "figure_png", broken)
     at = ok(app("pages/1_Minima.py", trained_cache, monkeypatch))
     at.button(key="minima.dist.png").click().run()
     assert not at.exception and any("PNG export failed" in w.value for w in at.warning)
@@ -265,7 +339,7 @@ def test_png_export_failure_shows_a_message(monkeypatch, trained_cache):
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Chromium for kaleido")
 def test_png_export_with_kaleido():
-    import ui_common
+    import ui.widgets
     from landscape_core import figures
-    png = ui_common.figure_png(figures.distance_matrix_figure(np.eye(2), ["a", "b"]))
+    png = ui.widgets.figure_png(figures.distance_matrix_figure(np.eye(2), ["a", "b"]))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

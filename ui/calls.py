@@ -22,6 +22,7 @@ from landscape_core import cost, refs
 from landscape_core.cache import DiskCache
 from landscape_core.evaluate import evaluators_for
 from landscape_core.ngd import ngd_tradeoff
+from landscape_core.recipes import NGD_RECIPE, recipe_spec
 from landscape_core.refs import CenterRef
 
 from .jobs import StageProgress, start_job
@@ -61,6 +62,11 @@ def center(ref: CenterRef | None, root: str):
     return c
 
 
+def fitted(ref: CenterRef | None, root: str) -> CenterRef | None:
+    """``ref`` when its center is in the cache, else None (what cached calls should be passed)."""
+    return ref if ref is not None and refs.center_is_cached(ref, DiskCache(root)) else None
+
+
 def fit_center(ref: CenterRef, page: str, should_stop: Callable[[], bool]):
     """Fit (or load) the center ``ref`` names, with a progress bar; None if stopped."""
     start_job(page)
@@ -87,7 +93,10 @@ def _theta(ref, root: str) -> torch.Tensor:
 @st.cache_data(max_entries=64, show_spinner="Evaluating the paths…")
 def pair_paths(model: lc.ModelSpec, data: lc.DataSpec, key_i: str, key_j: str,
                center_ref: CenterRef | None, n_points: int, root: str) -> dict:
-    """Segment θᵢ — θⱼ and, when ``center_ref`` is fitted, the fold-line θᵢ → θ* → θⱼ."""
+    """Segment θᵢ — θⱼ and, with a fitted ``center_ref``, the fold-line θᵢ → θ* → θⱼ.
+
+    Pass ``center_ref`` only once it is fitted (``fitted(ref, root)``): the result is memoised
+    by its arguments, so a None here must not stand for "not fitted yet"."""
     a, b = _theta(key_i, root), _theta(key_j, root)
     c = center(center_ref, root)
     out = {"segment": None, "fold_line": None}
@@ -147,10 +156,18 @@ def init_segment(model: lc.ModelSpec, data: lc.DataSpec, n_points: int):
 
 
 # -------------------------------------------------------------------------------------- NGD
+def ngd_fitted_lams(key_i: str, key_j: str, lams: tuple, root: str) -> tuple:
+    """The λ of ``lams`` whose NGD-recipe center of the pair is in the cache."""
+    cache = DiskCache(root)
+    return tuple(lam for lam in lams
+                 if refs.center_is_cached(CenterRef((key_i, key_j), recipe_spec(NGD_RECIPE, lam=lam)), cache))
+
+
 @st.cache_data(max_entries=32, show_spinner="Reading the NGD trade-off…")
 def ngd_rows(model: lc.ModelSpec, data: lc.DataSpec, key_i: str, key_j: str, lams: tuple,
              n_points: int, root: str):
-    """The pair's NGD-vs-λ trade-off from the centers already in the cache (nothing is fitted)."""
+    """The pair's NGD-vs-λ trade-off over ``lams``, whose centers must be in the cache
+    (``ngd_fitted_lams``); nothing is fitted here."""
     a, b = minimum(key_i, root), minimum(key_j, root)
     with evaluators(model, data) as (tr, _):
         return ngd_tradeoff(a, b, evaluator=tr, cache=DiskCache(root), lams=lams, n_points=n_points,
