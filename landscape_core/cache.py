@@ -105,16 +105,16 @@ _LOCKS: dict[str, FileLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _why(exc: OSError) -> str:
+def _why(exc: OSError) -> tuple[str, str]:
+    """(what went wrong, what to do) for an OSError raised on the cache folder."""
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
-        return "a file stands where a folder is needed"
-    if exc.errno == errno.ENOSPC:
-        return "the disk is full (no space left on device)"
-    if exc.errno == errno.EDQUOT:
-        return "the disk quota is exceeded"
+        return "a file stands where a folder is needed", "Remove or rename that file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full (no space left or quota exceeded)", "Free some space"
     if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
-        return "this user cannot write there (read-only or permission denied)"
-    return exc.strerror or str(exc)
+        return ("this user cannot write there (read-only or permission denied)",
+                "Fix the folder's permissions")
+    return (exc.strerror or str(exc)), "Check that the folder can be created"
 
 
 class DiskCache:
@@ -128,10 +128,13 @@ class DiskCache:
 
     # ------------------------------------------------------------------ folders and locks
     def _unusable_location(self, exc: OSError, action: str) -> CacheError:
-        return CacheError(
-            f"The cache folder {self.root} cannot be used to {action}: {_why(exc)} "
-            f"({type(exc).__name__}: {exc.strerror or exc}). Free space or fix the permissions, "
-            f"or point {ENV_VAR} (the CLI's --cache option) at a writable folder.")
+        why, todo = _why(exc)
+        culprit = getattr(exc, "filename", None)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and culprit:
+            culprit = next((str(p) for p in reversed(Path(culprit).parents) if p.is_file()), culprit)
+        where = f" at {culprit}" if culprit else ""
+        return CacheError(f"The cache folder {self.root} cannot be used to {action}: {why}{where}. "
+                          f"{todo}, or point {ENV_VAR} at a writable folder.")
 
     def folder(self, kind: str) -> Path:
         """``<root>/<kind>``, created if needed; ``CacheError`` when that cannot work."""
