@@ -37,8 +37,10 @@ def test_corrupted_entry_is_detected_and_recomputed(tmp_cache, damage, caplog):
     else:
         raw = bytearray(b"not a safetensors file at all" * 3)
     path.write_bytes(bytes(raw))
-    assert tmp_cache.load("minimum", "k") is None
-    assert "corrupted" in caplog.text
+    with caplog.at_level("WARNING"):
+        assert tmp_cache.load("minimum", "k") is None
+    reason = {"truncate": "unreadable", "flip": "checksum mismatch", "garbage": "unreadable header"}
+    assert f"minimum/k.safetensors is unusable ({reason[damage]}" in caplog.text
     assert path.with_suffix(".corrupt").exists()          # moved aside, not silently deleted
     calls = []
     e = tmp_cache.get_or_compute("minimum", "k", lambda: (calls.append(1) or ({"x": 2}, arrays)))
@@ -110,7 +112,8 @@ def test_hostile_pickle_is_refused_and_never_executed(tmp_path):
     marker = tmp_path / "pwned"
     buf = io.BytesIO()
     torch.save({"1.weight": _Exploit(str(marker))}, buf)
-    with pytest.raises(CheckpointError, match="Refused"):
+    with pytest.raises(CheckpointError, match="Refused to load the checkpoint: it is a pickle that "
+                                              "asks to load '(builtins|io)\\.open'"):
         load_checkpoint(buf.getvalue(), build_model(SPEC))
     raw = pickle.dumps(_Exploit(str(marker)))
     with pytest.raises(CheckpointError):
@@ -143,3 +146,23 @@ def test_zero_dimensional_arrays_keep_their_shape(tmp_cache):
     tmp_cache.save("minimum", "k0", {}, {"count": np.array(7), "v": np.arange(3.0)})
     e = tmp_cache.load("minimum", "k0")
     assert e.arrays["count"].shape == () and int(e.arrays["count"]) == 7
+
+
+def test_entry_records_kind_key_and_spec_and_checks_the_spec(tmp_cache):
+    spec = {"model": "m", "seed": 3}
+    key = make_key("profile", spec)
+    tmp_cache.save("profile", key, {"a": 1}, {"x": np.ones(2)}, spec=spec)
+    assert tmp_cache.load("profile", key).meta["a"] == 1
+    with pytest.raises(ValueError, match="makes the key"):
+        tmp_cache.save("profile", "not-the-key", {}, {"x": np.ones(2)}, spec=spec)
+    e = tmp_cache.get_or_compute("profile", make_key("profile", {"s": 1}),
+                                 lambda: ({"b": 2}, {}), spec={"s": 1})
+    assert e.meta["b"] == 2 and tmp_cache.list("profile")[0].meta["b"] in (1, 2)
+
+
+def test_checkpoint_spec_reads_only_the_header(tmp_path):
+    save_checkpoint(build_model(SPEC), tmp_path / "m.safetensors", spec=SPEC)
+    raw = (tmp_path / "m.safetensors").read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert checkpoint_spec(raw[:8 + n] + b"\0" * 16)["width"] == 6    # tensor data not needed
+    assert checkpoint_spec(b"PK\x03\x04 a zip file, not safetensors") is None

@@ -91,3 +91,57 @@ def test_teacher_student_student_learns():
     model = ModelSpec("two_layer_relu", width=16, input_shape=(4,), n_outputs=1, bias=False)
     m = train_minimum(model, data, TrainSpec(lr=1e-2, batch_size=100, epochs=30), seed=0)
     assert m.train_acc is None and m.train_loss < 0.01
+
+
+def test_same_weights_as_pt_and_safetensors_are_one_minimum(tmp_path, tmp_cache, tiny_minima):
+    import io
+    from landscape_core.params import load_flat
+    model = build_model(TINY_MODEL)
+    load_flat(model, tiny_minima[0].theta)
+    save_checkpoint(model, tmp_path / "w.safetensors")
+    buf = io.BytesIO()
+    torch.save({k: v.double() for k, v in model.state_dict().items()}, buf)   # float64 on disk
+    a = minimum_from_checkpoint(tmp_path / "w.safetensors", TINY_MODEL, TINY_DATA)
+    b = minimum_from_checkpoint(buf.getvalue(), TINY_MODEL, TINY_DATA)
+    assert a.key == b.key and a.label == b.label
+    store_minimum(a, tmp_cache)
+    store_minimum(b, tmp_cache)
+    uploads = [m for m in cached_minima(TINY_MODEL, TINY_DATA, tmp_cache) if m.train is None]
+    assert len(uploads) == 1 and torch.equal(uploads[0].theta, a.theta)
+    other = build_model(TINY_MODEL)
+    load_flat(other, tiny_minima[1].theta)
+    save_checkpoint(other, tmp_path / "o.safetensors")
+    assert minimum_from_checkpoint(tmp_path / "o.safetensors", TINY_MODEL, TINY_DATA).key != a.key
+
+
+def test_store_minimum_refuses_non_finite_or_mislabelled_minima(tmp_cache, tiny_minima):
+    m = tiny_minima[0]
+    with pytest.raises(ValueError, match="has a train loss of nan; only minima with finite losses"):
+        store_minimum(dataclasses.replace(m, train_loss=float("nan")), tmp_cache)
+    with pytest.raises(ValueError, match="carries the key .* but its specs and weights make"):
+        store_minimum(dataclasses.replace(m, seed=99), tmp_cache)
+    assert cached_minima(TINY_MODEL, TINY_DATA, tmp_cache) == []
+
+
+def test_fit_problem_rules():
+    from landscape_core.checks import fit_problem
+    assert fit_problem(2.3, 0.1, accuracy=0.97, chance=0.11, baseline_loss=2.29) is None
+    assert fit_problem(2.3, 202.0) == "the train loss rose from 2.3 at initialisation to 202"
+    assert fit_problem(7e16, 2e11, accuracy=0.3, chance=0.11, baseline_loss=2.29) == (
+        "the train loss 2e+11 is more than 2 times that of a constant prediction (2.29)")
+    assert fit_problem(2.4, 2.3, accuracy=0.115, chance=0.11, baseline_loss=2.29) == (
+        "the train accuracy 11.5% is at chance (11.0%)")
+    assert fit_problem(1.0, 0.5, baseline_loss=2.0) is None            # regression: no accuracy
+
+
+def test_center_quality_flag():
+    from landscape_core.checks import center_quality_flag
+    assert center_quality_flag(0.04, 1.06) is None
+    assert center_quality_flag(None, 1.0) is None
+    assert center_quality_flag(1.2, 1.0) == (
+        "Center is worse than the direct segment: fold-line max loss 1.2 > segment max loss 1. "
+        "It is not a useful center; refit it (more epochs, a smaller learning rate or another "
+        "recipe) before reading its NGD.")
+    assert center_quality_flag(1.05, 1.0, tolerance=0.1) is None
+    with pytest.raises(ValueError, match="'fold_max_loss' parameter of center_quality_flag"):
+        center_quality_flag(float("nan"), 1.0)
