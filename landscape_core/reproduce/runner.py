@@ -1,0 +1,81 @@
+"""One runner for every experiment: plan + mode -> settings (with every center's recipe) ->
+resumable computation -> result envelope (machine, date, wall time) -> ``<out_dir>/<name>.json``."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..cache import DiskCache
+from . import figures, plans, tables
+from .envelope import DEFAULT_OUT, run_envelope
+
+# plan name -> (extra settings known before computing, computation)
+_STEPS: dict[str, tuple[Callable, Callable]] = {
+    "fig3": (figures.fig3_extra, figures.fig3),
+    "fig3-sparsity": (figures.fig3_sparsity_extra, figures.fig3_sparsity),
+    "fig4": (figures.fig4_extra, figures.fig4),
+}
+
+
+def result_name(name: str, setting: str = "mnist-fnn") -> str:
+    """The file stem of a result: ``table1``, or ``table1-cifar-vgg16`` for another column."""
+    return name if setting == "mnist-fnn" else f"{name}-{setting}"
+
+
+def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tuple[dict, dict]:
+    """(body known before computing, center choices) of experiment ``name`` in one mode.
+
+    The body holds ``settings`` (every value the run uses; the center recipes appear as
+    ``{"recipe", "changes", "spec", "label"}``), ``unstated_settings`` (what the paper leaves
+    open and what we chose) and ``paper_numbers``. Raises ValueError for an unknown name or
+    setting, before any work.
+    """
+    if name not in plans.PLANS:
+        raise ValueError(f"Unknown experiment {name!r}. Expected one of {', '.join(plans.PLANS)}.")
+    plan = plans.PLANS[name]
+    if not plan.tables and setting != "mnist-fnn":
+        raise ValueError(f"--setting applies to table1 and table2 only; {name} has no setting "
+                         f"{setting!r}. Drop --setting or choose table1/table2.")
+    s = plan.settings(quick)
+    centers = s.pop("centers", {})
+    if plan.tables:
+        extra = tables.table_extra(setting, quick, n_minima=2 if name == "table2" else None)
+        paper_ref = dict(plan.paper)
+        column = (plans.TABLE1_COLUMN if name == "table1" else plans.TABLE2_COLUMN)[setting]
+        from .. import paper
+        paper_ref.update(column=column, numbers=(paper.TABLE1 if name == "table1" else paper.TABLE2)[column])
+        if name == "table1":
+            paper_ref.update(rows=paper.TABLE1_ROWS, note="the paper's ResNet34 column is compared "
+                             "with our ResNet18 preset" if setting == "cifar-resnet18" else "")
+        else:
+            paper_ref["note"] = "the paper gives one U per setting and does not say which lambda produced it"
+    else:
+        extra, paper_ref = _STEPS[name][0](s), dict(plan.paper)
+    settings = {"quick": quick, **s, **extra, "centers": {k: c.record() for k, c in centers.items()}}
+    fmt = {**settings, "centers_lams": [c.spec.lam for c in centers.values()]}
+    body = {"settings": settings, "unstated_settings": plan.unstated_text(fmt),
+            "paper_numbers": paper_ref}
+    return body, centers
+
+
+def run(name: str, *, quick: bool = False, setting: str = "mnist-fnn", out_dir=DEFAULT_OUT,
+        device="auto", quiet: bool = False, refresh: bool = False, threads: int | None = 1,
+        cache: DiskCache | None = None) -> dict:
+    """Run (or resume, or read from the cache) one experiment and write its JSON file.
+
+    Returns the dict written to ``<out_dir>/<name>.json`` (``out_dir=None``: nothing written).
+    """
+    body, centers = prepare(name, quick=quick, setting=setting)
+    cache = cache or DiskCache()
+    s = {k: v for k, v in plans.PLANS[name].settings(quick).items() if k != "centers"}
+    if plans.PLANS[name].tables:
+        fn = tables.table1 if name == "table1" else tables.table2
+        compute = lambda progress: fn(s, centers, device, progress, cache, setting=setting, quick=quick)
+    else:
+        compute = lambda progress: _STEPS[name][1](s, centers, device, progress, cache)
+    return run_envelope(result_name(name, setting), body, compute, out_dir=out_dir, quiet=quiet,
+                        refresh=refresh, threads=threads, cache=cache)
+
+
+def run_all(**kwargs) -> dict:
+    """Every experiment in turn (MNIST column for the tables); returns {name: result}."""
+    return {name: run(name, **kwargs) for name in plans.PLANS}
