@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validation import check_int, check_options
+from ._validation import Int, Options, validate_params
+from .checks import center_quality_flag
 from .evaluate import Evaluator, Progress
 from .paths import PathProfile, fold_line_path, linear_path
 
@@ -73,6 +74,18 @@ class StarReport:
             rows.append(row)
         return rows
 
+    @property
+    def quality_flag(self) -> str | None:
+        """A warning when the fold-lines through the center are worse, on average, than the
+        direct segments (mean max train loss over pairs); None when the center helps."""
+        if not self.fold_lines:
+            return None
+        seg = float(np.mean([p.barriers()["max_loss"] for p in self.segments.values()]))
+        fold = float(np.mean([p.barriers()["max_loss"] for p in self.fold_lines.values()]))
+        return center_quality_flag(fold, seg)
+
+    @validate_params(kind=Options("segment", "fold_line"), metric=Options(TABLE_METRICS),
+                     split=Options("train", "test"))
     def barrier_matrix(self, kind: str = "segment", metric: str = "max_loss",
                        split: str = "train") -> np.ndarray:
         """(r, r) symmetric matrix of one metric over feet pairs; NaN on the diagonal.
@@ -80,9 +93,6 @@ class StarReport:
         kind : {"segment", "fold_line"}; metric : {"max_loss", "barrier_height", "min_acc"}.
         """
         c = "StarReport.barrier_matrix"
-        check_options(kind, "kind", c, ("segment", "fold_line"))
-        check_options(metric, "metric", c, TABLE_METRICS)
-        check_options(split, "split", c, ("train", "test"))
         profiles = self.segments if kind == "segment" else self.fold_lines
         r = len(self.names)
         out = np.full((r, r), np.nan)
@@ -115,6 +125,7 @@ def _names(names, n: int, default: str, caller: str, param: str) -> tuple:
     return names
 
 
+@validate_params(n_points=Int(2, 10_000))
 def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator | None = None,
                 n_points: int = 21, names=None, held_out=None, held_out_names=None,
                 progress: Progress | None = None) -> StarReport:
@@ -141,7 +152,6 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
     StarReport
     """
     c = "star_report"
-    check_int(n_points, "n_points", c, lo=2, hi=10_000)
     feet = _stack(feet, c, "feet")
     theta_c = torch.as_tensor(getattr(center, "theta", center)).detach().reshape(-1).float().cpu()
     if feet.shape[1] != theta_c.shape[0] or feet.shape[1] != evaluator.dim:

@@ -62,6 +62,8 @@ est = guarded("Cost estimate", jobs.estimate, "evaluation", exp,
 st.markdown(jobs.cost_line(est))
 report = guarded("Star report", calls.star_report, exp.model, exp.data, center_ref, held_keys,
                  tuple(feet_names), tuple(held_names), n_points, root)
+if report.quality_flag:
+    st.warning(report.quality_flag)
 emb = guarded("Embedding", calls.star_embedding, center_ref, held_keys, method, root)
 recipe_line = widgets.provenance(center_ref=center_ref, n_points=n_points, bn_policy=report.bn_policy,
                                  barrier="the paper's (max loss, min accuracy along the path)")

@@ -10,7 +10,7 @@ from landscape_core.data import load_dataset
 from landscape_core.evaluate import Evaluator
 from landscape_core.models import build_model
 from landscape_core.paths import barrier_metrics
-from landscape_core.star import StarReport, star_report
+from landscape_core.star import star_report
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -97,4 +97,17 @@ def test_input_errors(star):
         star_report(feet[:, :10], center, evaluator=ev)
     with pytest.raises(ValueError, match="2 distinct names"):
         star_report(feet, center, evaluator=ev, names=["a", "a"])
-    assert isinstance(star_report(list(feet), center.theta, evaluator=ev, n_points=2), StarReport)
+    as_list = star_report(list(feet), center.theta, evaluator=ev, n_points=3).table()
+    as_stack = star_report(feet, center, evaluator=ev, n_points=3).table()
+    assert as_list == as_stack                  # the same question asked with a list or a stack
+
+
+def test_quality_flag_names_a_center_worse_than_the_segments(star):
+    feet, center, _, ev, _ = star
+    good = star_report(feet, center, evaluator=ev, n_points=5)
+    seg, fold = (good.table()[k]["max_loss"] for k in (0, 1))
+    assert (good.quality_flag is None) == (fold <= seg)
+    far = center.theta + 50.0 * torch.randn_like(center.theta)      # nowhere near a center
+    bad = star_report(feet, far, evaluator=ev, n_points=5)
+    assert bad.table()[1]["max_loss"] > bad.table()[0]["max_loss"]
+    assert bad.quality_flag is not None and "worse than the direct segment" in bad.quality_flag
