@@ -264,9 +264,16 @@ def load_checkpoint(source, model: nn.Module, *, probe: torch.Tensor | None = No
     if probe is not None:
         was_training = model.training
         model.eval()
-        with torch.no_grad():
-            out = model(probe)
-        model.train(was_training)
+        try:
+            with torch.no_grad():
+                out = model(probe)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise CheckpointError(
+                f"The model cannot run on the data: inputs of shape {tuple(probe.shape[1:])} "
+                f"({str(exc).splitlines()[0][:120]}). Check that the model settings (input shape, "
+                "number of outputs) match the data set.") from None
+        finally:
+            model.train(was_training)
         if not torch.isfinite(out).all():
             big = max(float(v.abs().max()) for v in cast.values() if v.is_floating_point() and v.numel())
             raise CheckpointError(

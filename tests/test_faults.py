@@ -19,12 +19,11 @@ import pytest
 import torch
 
 import landscape_core.cache as cache_mod
-from landscape_core import (CheckpointError, DataSpec, DiskCache, ModelSpec, TrainSpec, build_model,
+from landscape_core import (CheckpointError, DiskCache, ModelSpec, TrainSpec, build_model,
                             cached_minima, minimum_from_checkpoint, save_checkpoint, train_minima)
 from landscape_core.cache import CacheError, _checksum
 from landscape_core.checkpoints import checkpoint_spec, load_checkpoint
 from landscape_core.cost import BudgetError
-from landscape_core.params import load_flat
 from landscape_core.training import NotAMinimumError, minimum_key
 from tests.conftest import TINY_DATA, TINY_MODEL, TINY_TRAIN
 
@@ -287,6 +286,13 @@ def test_huge_finite_weights_are_refused_and_never_stored(tmp_path, tmp_cache):
                                               r"on the data \(largest \|weight\| 3e\+38\)"):
         minimum_from_checkpoint(path, TINY_MODEL, TINY_DATA)
     assert cached_minima(TINY_MODEL, TINY_DATA, tmp_cache) == []
+
+
+def test_checkpoint_for_other_data_gives_a_clear_message(tmp_path):
+    path = save_checkpoint(build_model(SPEC, 0), tmp_path / "four-inputs.safetensors")
+    with pytest.raises(CheckpointError, match=r"The model cannot run on the data: inputs of shape "
+                                              r"\(64,\) .* match the data set"):
+        load_checkpoint(path, build_model(SPEC), probe=torch.zeros(5, 64))
 
 
 @pytest.mark.parametrize("dtype,code", [(torch.int64, "I64"), (torch.bool, "BOOL")])
