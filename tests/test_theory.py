@@ -495,3 +495,71 @@ def test_validation_messages():
         linear_segment_risk(*lemma17_feet(), [1.0], np.eye(2), 0.5)
     with pytest.raises(ValueError, match="shapes"):
         network_product([np.ones((3, 2)), np.ones((2, 3))])
+
+
+# ------------------------------------------------------------------ curves shared with the dashboard
+def test_snap_to_minimum_returns_a_nearby_global_minimum():
+    from landscape_core.theory import snap_to_minimum
+    rng = np.random.default_rng(0)
+    W = sample_minimum(16, 4, 4, seed=1)
+    noisy = W + 1e-3 * rng.standard_normal((16, 4))
+    S = snap_to_minimum(noisy, 4)
+    assert is_global_minimum(S, 4)
+    assert np.linalg.norm(S - noisy) < 0.05
+    np.testing.assert_allclose(snap_to_minimum(W, 4), W, atol=1e-12)    # a minimum is its own snap
+
+
+def test_connectivity_curves_pair_monte_carlo_with_the_bounds():
+    from landscape_core.theory import connectivity_curves
+    widths, ks = (6, 12, 40), (2, 3)
+    out = connectivity_curves(2, ks, widths, 300, seed=3)
+    assert out["bounds"] == {k: [bound_star(m, 2, k) for m in widths] for k in ks}
+    for k in ks:
+        for freq, lower in zip(out["mc"][k], out["bounds"][k]):
+            assert freq >= lower - 4 * math.sqrt(0.25 / 300)       # Theorems 8/10, MC error allowed
+    assert out["mc"][2][-1] == 1.0                                  # m = 40 >> M = 2: always a center
+
+
+def test_two_piece_curve_replays_its_pairs():
+    """Replaying the generator draws the same pairs; the row's fraction and mean are recomputed
+    from center_exists and from the bounds of the pairs that have a center."""
+    from landscape_core.theory import two_piece_ngd_curve
+    rows = two_piece_ngd_curve([5, 9], 3, None, 12, seed=7)
+    rng = np.random.default_rng(7)
+    for row, m in zip(rows, (5, 9)):
+        pairs = [(sample_minimum(m, 3, seed=rng), sample_minimum(m, 3, seed=rng)) for _ in range(12)]
+        connected = [center_exists([a, b], 3) for a, b in pairs]
+        assert row["fraction_2pl_connected"] == pytest.approx(np.mean(connected))
+        bounds = [best_two_piece_ngd(a, b, 3).bound for (a, b), ok in zip(pairs, connected) if ok]
+        assert row["ngd_2piece_mean"] == (pytest.approx(np.mean(bounds)) if bounds else None)
+
+
+def test_toy_ngd_curves_hold_the_uniform_and_the_sparse_curve():
+    from landscape_core.theory import toy_ngd_curves, two_piece_ngd_curve
+    out = toy_ngd_curves(2, (4, 8), 5, 0.8, seed=1)
+    assert list(out) == ["Unif(M)", "SP(M, r=0.8)"]
+    sparse = two_piece_ngd_curve((4, 8), 2, 0.8, 5, 1)
+    assert out["SP(M, r=0.8)"]["rows"] == sparse
+    assert out["SP(M, r=0.8)"]["means"] == [r["ngd_2piece_mean"] if r["ngd_2piece_mean"] is not None
+                                            else pytest.approx(float("nan"), nan_ok=True) for r in sparse]
+
+
+def test_norm_concentration_counts_neurons():
+    from landscape_core.theory import norm_concentration
+    stats = norm_concentration([4.0, 3.0, 2.0, 1.0], 2)
+    assert stats["neurons_for_50pct"] == 2 and stats["neurons_for_90pct"] == 3      # 4 + 3 + 2 = 90%
+    assert stats["fraction_in_top_M"] == pytest.approx(0.7)
+    assert stats["neurons_above_10pct_of_max"] == 4
+
+
+def test_declared_constraints_name_the_function_and_the_field():
+    from landscape_core.theory import connectivity_curves, two_piece_ngd_curve
+    with pytest.raises(ValueError, match=r"The 'trials' parameter of connectivity_curves must be an int "
+                                         r"in the range \[1, inf\]. Got 0 instead."):
+        connectivity_curves(2, (2,), (4,), 0)
+    with pytest.raises(ValueError, match=r"The 'sparsity' parameter of two_piece_ngd_curve must be in "
+                                         r"the open interval \(0, 1\)"):
+        two_piece_ngd_curve((4,), 2, 1.0, 3)
+    with pytest.raises(ValueError, match=r"The 'm' parameter of monte_carlo_connectivity must be an int "
+                                         r"in the range \[3, inf\] \(at least the teacher width M\)"):
+        monte_carlo_connectivity(2, 3, 2, 5)
