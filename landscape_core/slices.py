@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_int, check_options
+from ._validation import Int, Options, validate_params
+from .cost import check_slice
 from .evaluate import Evaluator, Progress
 from .params import unflatten
 
@@ -90,18 +91,21 @@ def plane_through(theta_a, theta_b, theta_c) -> Plane:
 
 def plane_slice(evaluator: Evaluator, origin, u, v, alphas, betas, *,
                 test_evaluator: Evaluator | None = None, kind: str = "custom",
-                anchors: dict | None = None, progress: Progress | None = None) -> Slice2D:
+                anchors: dict | None = None, progress: Progress | None = None,
+                force: bool = False) -> Slice2D:
     """Evaluate loss (and accuracy) at origin + alpha*u + beta*v for every alpha, beta.
 
-    Returns grids indexed [alpha, beta] (shape (len(alphas), len(betas))).
+    Returns grids indexed [alpha, beta] (shape (len(alphas), len(betas))). A grid above the
+    pre-flight limit (``cost.check_slice``) is refused unless ``force``.
     """
     alphas = np.asarray(alphas, dtype=float).ravel()
     betas = np.asarray(betas, dtype=float).ravel()
     if alphas.size == 0 or betas.size == 0:
         raise ValueError("The 'alphas' and 'betas' parameters of plane_slice must be non-empty.")
-    if alphas.size * betas.size > 250_000:
-        raise ValueError(f"plane_slice was asked for {alphas.size} x {betas.size} points; the limit "
-                         "is 250,000. Use a coarser grid.")
+    if not (np.all(np.isfinite(alphas)) and np.all(np.isfinite(betas))):
+        raise ValueError("The 'alphas' and 'betas' parameters of plane_slice must be finite numbers "
+                         "(a NaN or infinite span gives no plane). Got non-finite values.")
+    check_slice(alphas.size, betas.size, force=force)
     A, B = np.meshgrid(alphas, betas, indexing="ij")
     coeffs = np.stack([A.ravel(), B.ravel()], axis=1)
     dirs = torch.stack([torch.as_tensor(u), torch.as_tensor(v)])
@@ -114,12 +118,12 @@ def plane_slice(evaluator: Evaluator, origin, u, v, alphas, betas, *,
                    {"strategy": tr.strategy, "n_samples": tr.n_samples, "loss": tr.loss_name})
 
 
+@validate_params(resolution=Int(3, 100_000))
 def three_model_slice(evaluator: Evaluator, theta_a, theta_b, theta_c, *, resolution: int = 31,
                       margin: float = 0.25, names=("A", "B", "C"), extra_points: dict | None = None,
                       test_evaluator: Evaluator | None = None,
-                      progress: Progress | None = None) -> tuple[Slice2D, Plane]:
+                      progress: Progress | None = None, force: bool = False) -> tuple[Slice2D, Plane]:
     """Slice of the plane through three models, framing them with a relative ``margin``."""
-    check_int(resolution, "resolution", "three_model_slice", lo=3, hi=401)
     plane = plane_through(theta_a, theta_b, theta_c)
     pts = {n: p for n, p in zip(names, (theta_a, theta_b, theta_c))}
     pts.update(extra_points or {})
@@ -129,10 +133,11 @@ def three_model_slice(evaluator: Evaluator, theta_a, theta_b, theta_c, *, resolu
     lo, hi = xy.min(0) - margin * span, xy.max(0) + margin * span
     alphas, betas = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     sl = plane_slice(evaluator, plane.origin, plane.u, plane.v, alphas, betas, kind="three_models",
-                     anchors=coords, test_evaluator=test_evaluator, progress=progress)
+                     anchors=coords, test_evaluator=test_evaluator, progress=progress, force=force)
     return sl, plane
 
 
+@validate_params(normalization=Options("filter", "layer", "none"))
 def random_directions(model: nn.Module, theta: torch.Tensor, *, seed: int = 0,
                       normalization: str = "filter", ignore_1d: bool = True) -> tuple:
     """Two Gaussian directions around ``theta``, normalised as in Li et al. (2018).
@@ -141,7 +146,6 @@ def random_directions(model: nn.Module, theta: torch.Tensor, *, seed: int = 0,
         filter), "layer" (whole tensor), or "none".
     ignore_1d : biases and BatchNorm parameters get a zero direction (Li et al.'s default).
     """
-    check_options(normalization, "normalization", "random_directions", ("filter", "layer", "none"))
     gen = torch.Generator().manual_seed(int(seed))
     theta = torch.as_tensor(theta, dtype=torch.float32).cpu()
     out = []

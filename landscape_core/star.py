@@ -21,6 +21,7 @@ import torch
 
 from ._validation import Int, Options, validate_params
 from .checks import center_quality_flag
+from .cost import check_star
 from .evaluate import Evaluator, Progress
 from .paths import PathProfile, fold_line_path, linear_path
 
@@ -128,7 +129,7 @@ def _names(names, n: int, default: str, caller: str, param: str) -> tuple:
 @validate_params(n_points=Int(2, 10_000))
 def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator | None = None,
                 n_points: int = 21, names=None, held_out=None, held_out_names=None,
-                progress: Progress | None = None) -> StarReport:
+                progress: Progress | None = None, force: bool = False) -> StarReport:
     """Evaluate every segment, fold-line and spoke of a star experiment.
 
     Parameters
@@ -146,6 +147,8 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
         Minima not used to fit the center; only spokes are evaluated for them.
     held_out_names : sequence of h str, optional (default "held-out 0", ...)
     progress : callable(fraction, message), optional
+    force : bool, default False
+        Run even above the pre-flight limit on path evaluations (``cost.check_star``).
 
     Returns
     -------
@@ -163,6 +166,8 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
     hold_names = _names(held_out_names, 0 if hold is None else len(hold), "held-out", c,
                         "held_out_names")
     r = len(feet)
+    check_star(r, n_points, n_held_out=len(hold_names), with_test=test_evaluator is not None,
+               force=force)
     pairs = [(i, j) for i in range(r) for j in range(i + 1, r)]
     jobs = [("segments", (i, j)) for i, j in pairs] + [("fold_lines", (i, j)) for i, j in pairs]
     jobs += [("spokes", i) for i in range(r)] + [("held_out", k) for k in range(len(hold_names))]

@@ -21,6 +21,7 @@ from ._validation import Int, Options, validate_params
 from .cache import DiskCache, make_key
 from .center import CenterSpec, center_for_minima
 from .config import Experiment, spec_dict
+from .cost import check_model, check_sweep
 from .data import load_dataset
 from .evaluate import evaluators_for
 from .geodesic import ngd_upper_bound
@@ -92,7 +93,7 @@ def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: st
 def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | None = None,
           center_mode: str = "pair", n_points: int = N_POINTS, cache: DiskCache | None = None,
           progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-          device="auto") -> SweepResult:
+          device="auto", force: bool = False) -> SweepResult:
     """Run (or resume) a sweep of ``field`` over ``values``.
 
     Parameters
@@ -107,6 +108,8 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
     center_mode : {"pair", "star"}
         "pair": one center per pair of minima (the paper's NGD runs); "star": one center for
         all minima, every fold-line passes through it (the paper's Table-1 setting).
+    force : bool
+        Run even above the pre-flight limits (``cost.check_sweep``, ``cost.check_model``).
     """
     values = tuple(values)
     if not values:
@@ -124,6 +127,10 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
     if few:
         raise ValueError(f"A sweep needs at least two minima per value (pairs). {field} = "
                          f"{few[0]!r} leaves n_minima = 1; choose values that keep n_minima >= 2.")
+    check_sweep(len(values), max(e.n_minima for e in exps), center_mode=center_mode,
+                n_points=n_points, force=force)
+    for e in exps:
+        check_model(e.model, device, force=force)
     rows = []
     for n, (v, exp) in enumerate(zip(values, exps)):
         def sub(f, msg, n=n, v=v):
@@ -136,7 +143,7 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
         def compute(exp=exp, sub=sub):
             minima = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=cache,
                                   progress=lambda f, m: sub(0.5 * f, m), should_stop=should_stop,
-                                  device=device)
+                                  device=device, force=force)
             if should_stop is not None and should_stop():
                 raise TrainingStopped("sweep stopped; finished values are kept")
             pr = _pair_rows(exp, minima, center_spec, center_mode, n_points, cache, device,

@@ -237,9 +237,9 @@ def test_batchnorm_minima_from_the_cache_give_a_center(tmp_cache):
     """Minima of a BatchNorm model go through the disk cache and still fit a center."""
     from landscape_core import DataSpec, ModelSpec, TrainSpec, train_minima
     spec = ModelSpec("mlp", width=8, depth=1, input_shape=(64,), n_outputs=10, batch_norm=True)
-    ms = train_minima(spec, DataSpec("digits", n_train=100, n_test=50), TrainSpec(epochs=1),
+    ms = train_minima(spec, DataSpec("digits", n_train=100, n_test=50), TrainSpec(lr=1e-2, batch_size=25, epochs=3),
                       seeds=[0, 1], cache=tmp_cache)
-    ms = train_minima(spec, DataSpec("digits", n_train=100, n_test=50), TrainSpec(epochs=1),
+    ms = train_minima(spec, DataSpec("digits", n_train=100, n_test=50), TrainSpec(lr=1e-2, batch_size=25, epochs=3),
                       seeds=[0, 1], cache=tmp_cache)      # now read back from disk
     c = center_for_minima(ms, CenterSpec.fast(steps=3), cache=tmp_cache)
     assert c.theta.shape == ms[0].theta.shape and np.isfinite(c.distances).all()

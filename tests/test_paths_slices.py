@@ -98,8 +98,10 @@ def test_slice_grid_is_indexed_alpha_beta_and_anchors_sit_on_nodes(tiny_minima):
     assert sl.train_loss[2, 1] == pytest.approx(direct, rel=1e-4)
     sl3, _ = three_model_slice(ev, a, b, c, resolution=5)
     assert sl3.train_loss.shape == (5, 5) and set(sl3.anchors) == {"A", "B", "C"}
-    with pytest.raises(ValueError, match="250,000"):
+    with pytest.raises(ValueError, match="600 x 600 slice is too large: 360,000 points"):
         plane_slice(ev, a, plane.u, plane.v, np.zeros(600), np.zeros(600))
+    with pytest.raises(ValueError, match="must be finite"):
+        plane_slice(ev, a, plane.u, plane.v, np.array([0.0, np.nan]), betas)
 
 
 def test_random_directions_are_filter_normalised_and_seeded():
