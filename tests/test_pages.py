@@ -161,6 +161,15 @@ def test_link_values_are_shown_as_text_not_markdown(tmp_path, monkeypatch):
     assert "\\[click me\\]\\(http" in shown
 
 
+def test_upload_file_names_are_shown_as_text(tmp_path, monkeypatch, trained_cache):
+    at = app("pages/1_Minima.py", trained_cache, monkeypatch)
+    name = "![x](http://example.invalid/p.png)[y](http://example.invalid).pt"
+    at.file_uploader(key="minima.upload").upload(name, b"not a checkpoint").run()
+    assert not at.exception
+    (err,) = [e.value for e in at.error]
+    assert "Checkpoint refused" in err and "](" not in err and "\\]\\(http" in err
+
+
 def _tiny_minima(root):
     exp = lc.preset("tiny").replace(**{"train.epochs": 4})
     return lc.train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=lc.DiskCache(root))
