@@ -30,14 +30,13 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
 from ._validation import check_float, check_int, check_options
 from .cache import DiskCache, make_key
 from .config import BN_POLICIES, spec_dict
-from .evaluate import Progress, per_sample_loss, resolve_device
-from .models import build_model, has_batch_norm
-from .params import ParamLayout, flatten, unflatten
+from .evaluate import BatchedLoss, Progress, resolve_device
+from .models import build_model
+from .params import ParamLayout, flatten
 
 log = logging.getLogger(__name__)
 
@@ -156,38 +155,6 @@ class Curve:
         return fold_line_path(self.theta_a, self.bend, self.theta_b, evaluator=evaluator,
                               test_evaluator=test_evaluator, n_points=max(2, n_points // 2 + 1),
                               label=label)
-
-
-class BatchedLoss:
-    """Mean minibatch loss at P parameter vectors sharing one data minibatch, differentiable.
-
-    One vmapped ``functional_call`` over the (P, D) points, except for BatchNorm models with
-    ``bn_policy="recompute"``: those run one point after another in train mode, each point
-    normalised by its own minibatch statistics (vmap cannot batch those). With ``"eval"`` BN
-    uses the running statistics stored in ``model``. Dropout is off. ``model`` is copied.
-    """
-
-    def __init__(self, model: nn.Module, loss: str, bn_policy: str, device: torch.device):
-        self.model = copy.deepcopy(model).to(device).eval()
-        self.layout = ParamLayout.of(self.model)
-        self.loss = loss
-        self.has_bn = has_batch_norm(self.model)
-        self.loop = self.has_bn and bn_policy == "recompute"
-        if self.loop:
-            for m in self.model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.train()
-        self.mode = ("none" if not self.has_bn else
-                     "batch statistics per point" if bn_policy == "recompute" else "stored statistics")
-
-    def __call__(self, points: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        """points (P, D), xb (B, ...), yb (B, ...) -> losses (P,)."""
-        def one(theta, x, y):
-            out = functional_call(self.model, unflatten(theta, self.layout), (x,))
-            return per_sample_loss(out, y, self.loss).mean()
-        if self.loop:
-            return torch.stack([one(p, xb, yb) for p in points])
-        return vmap(one, in_dims=(0, None, None))(points, xb, yb)
 
 
 def _sample_t(kind: str, rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:

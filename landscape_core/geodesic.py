@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from ._validation import check_float, check_int, check_options
-from .center import BatchedLoss, _resolve_loss
-from .evaluate import Evaluator, Progress, resolve_device
+from .evaluate import BatchedLoss, Evaluator, Progress, resolve_device, resolve_loss
 from .params import ParamLayout
 from .paths import PathProfile, fold_line_path, polygonal_path
 
@@ -191,7 +190,7 @@ def shortest_path(theta_1, theta_2, *, model, X, y, init=None, n_pieces: int = 4
         check_int(value, name, c, lo=0, hi=100_000)
     a, b, verts = _endpoints_and_init(theta_1, theta_2, init, ParamLayout.of(model).dim)
     verts = _subdivide(verts, n_pieces)
-    loss = _resolve_loss(loss, y, c)
+    loss = resolve_loss(loss, y)
     evaluator = Evaluator(model, X, y, loss=loss, bn_policy=bn_policy, device=device)
     if epsilon is None:
         epsilon = max(2.0 * float(evaluator.evaluate(torch.stack([a, b])).loss.max()), 1e-4)

@@ -1,8 +1,10 @@
 """Parameters as flat vectors, and the BatchNorm policy for interpolated points.
 
-Conventions: a flat vector ``theta`` of shape (D,) holds every *trainable* parameter in
-``named_parameters`` order; BatchNorm running statistics are buffers and are excluded, so
-distances and path lengths are L2 norms over trainable parameters only.
+Conventions: a flat vector ``theta`` of shape (D,) holds every *trainable* parameter
+(``requires_grad=True``) in ``named_parameters`` order. Frozen parameters
+(``requires_grad=False``) are not part of theta: like BatchNorm running statistics and other
+buffers they keep the module's own values at every point, so D, distances and path lengths
+count trainable parameters only. Nothing here changes a module's ``requires_grad`` flags.
 """
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ParamLayout:
-    """Names, shapes and offsets of a model's trainable parameters inside a flat vector."""
+    """Names, shapes and offsets of a model's trainable parameters inside a flat vector.
+
+    Frozen parameters (``requires_grad=False``) are left out; a parameter shared by several
+    modules appears once, under its first name (as ``named_parameters`` lists it).
+    """
     names: tuple
     shapes: tuple
     offsets: tuple   # start of each tensor; offsets[-1] + numel[-1] == dim
@@ -45,15 +51,20 @@ def _layout(model_or_layout) -> ParamLayout:
 
 
 def flatten(model: nn.Module) -> torch.Tensor:
-    """Copy a model's trainable parameters into one new vector of shape (D,)."""
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad]).clone()
+    """Copy a model's trainable parameters into one new vector of shape (D,) (frozen ones left out)."""
+    parts = [p.detach().reshape(-1) for _, p in model.named_parameters() if p.requires_grad]
+    if not parts:
+        raise ValueError("flatten needs a model with at least one trainable parameter "
+                         "(requires_grad=True). Got a model whose parameters are all frozen.")
+    return torch.cat(parts).clone()
 
 
 def unflatten(theta: torch.Tensor, model_or_layout) -> dict:
     """Views of ``theta`` (shape (D,)) shaped like the model's parameters, keyed by name.
 
     Only slicing and ``view`` are used, so the function works under ``torch.func.vmap`` and
-    keeps gradients flowing to ``theta``.
+    keeps gradients flowing to ``theta``. Frozen parameters are not in the dict: passed to
+    ``functional_call`` (non-strict), the module's own values are used for them.
     """
     layout = _layout(model_or_layout)
     if theta.shape[-1] != layout.dim:
@@ -65,7 +76,7 @@ def unflatten(theta: torch.Tensor, model_or_layout) -> dict:
 
 
 def load_flat(model: nn.Module, theta: torch.Tensor) -> nn.Module:
-    """Write ``theta`` into ``model``'s parameters in place (for the evaluator's private copy)."""
+    """Write ``theta`` into ``model``'s trainable parameters in place (frozen ones are kept)."""
     with torch.no_grad():
         for name, view in unflatten(theta, model).items():
             model.get_parameter(name).copy_(view)

@@ -101,3 +101,48 @@ def test_presets_are_valid_and_replace_reaches_nested_fields():
     assert e.model.width == 5 and e.train.lr == 0.5 and e.n_minima == 2 and e.seed_list == (0, 1)
     with pytest.raises(ValueError, match="name"):
         preset("nope")
+
+
+@pytest.mark.parametrize("strategy", ["vmap", "loop"])
+def test_frozen_parameters_are_not_part_of_theta(strategy):
+    """requires_grad=False: D excludes the tensor, the module's value is used at every point,
+    the engine evaluates flatten(model) to the model's own loss, and no flag is changed."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from landscape_core import Evaluator
+    from landscape_core.evaluate import BatchedLoss
+    from landscape_core.params import ParamLayout, load_flat
+
+    model = build_model(ModelSpec("mlp", width=8, depth=1, input_shape=(4,), n_outputs=3), 0)
+    model[1].weight.requires_grad_(False)          # freeze the first layer's 8 x 4 weight
+    flags = [p.requires_grad for p in model.parameters()]
+    total = sum(p.numel() for p in model.parameters())
+    layout = ParamLayout.of(model)
+    assert layout.dim == count_parameters(model) == total - 32
+    assert "1.weight" not in layout.names
+    theta = flatten(model)
+    assert theta.shape == (total - 32,)
+    assert set(unflatten(theta, model)) == {"1.bias", "3.weight", "3.bias"}
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(37, 4, generator=g), torch.randint(0, 3, (37,), generator=g)
+    ev = Evaluator(model, X, y, batch_size=10, strategy=strategy, bn_policy="eval")
+    assert ev.dim == layout.dim
+    got = ev.evaluate(flatten(model))
+    with torch.no_grad():   # the model's own loss, by hand
+        expected = F.cross_entropy(model(X), y).item()
+    assert got.loss[0] == pytest.approx(expected, rel=1e-5)
+
+    # another theta changes only the trainable tensors; the frozen weight keeps its value
+    other = copy.deepcopy(model)
+    load_flat(other, torch.zeros_like(theta))
+    assert torch.equal(other[1].weight, model[1].weight) and float(other[3].weight.detach().abs().sum()) == 0
+    with torch.no_grad():
+        expected0 = F.cross_entropy(other(X), y).item()
+    assert ev.evaluate(torch.zeros_like(theta)).loss[0] == pytest.approx(expected0, rel=1e-5)
+
+    BatchedLoss(model, "cross_entropy", "eval", "cpu")(theta[None], X, y)
+    assert [p.requires_grad for p in model.parameters()] == flags   # the user's flags untouched
+    assert [p.requires_grad for p in ev.model.parameters()] == flags
