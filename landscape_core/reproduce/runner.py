@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .._validation import Int, Options, validate_params
 from ..cache import DiskCache
 from . import figures, plans, tables
 from .envelope import DEFAULT_OUT, run_envelope
@@ -21,6 +22,7 @@ def result_name(name: str, setting: str = "mnist-fnn") -> str:
     return name if setting == "mnist-fnn" else f"{name}-{setting}"
 
 
+@validate_params(name=Options(*plans.PLANS), setting=Options(*plans.TABLE_SETTINGS))
 def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tuple[dict, dict]:
     """(body known before computing, center choices) of experiment ``name`` in one mode.
 
@@ -29,8 +31,6 @@ def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tu
     open and what we chose) and ``paper_numbers``. Raises ValueError for an unknown name or
     setting, before any work.
     """
-    if name not in plans.PLANS:
-        raise ValueError(f"Unknown experiment {name!r}. Expected one of {', '.join(plans.PLANS)}.")
     plan = plans.PLANS[name]
     if not plan.tables and setting != "mnist-fnn":
         raise ValueError(f"--setting applies to table1 and table2 only; {name} has no setting "
@@ -57,6 +57,8 @@ def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tu
     return body, centers
 
 
+@validate_params(name=Options(*plans.PLANS), setting=Options(*plans.TABLE_SETTINGS),
+                 threads=Int(1, 4096, none=True))
 def run(name: str, *, quick: bool = False, setting: str = "mnist-fnn", out_dir=DEFAULT_OUT,
         device="auto", quiet: bool = False, refresh: bool = False, threads: int | None = 1,
         cache: DiskCache | None = None) -> dict:
