@@ -202,3 +202,25 @@ def test_an_unusable_cache_is_one_line_in_a_subprocess(tmp_path):
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1
     assert str(blocker) in run.stderr and "Traceback" not in run.stderr
+
+
+def test_oversize_work_is_refused_with_the_estimate_and_the_override(capsys):
+    assert main(["slice", *TINY, "--random", "--resolution", "250"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: A 250 x 250 slice is too large: 62,500 points") and "--force" in err
+
+
+def test_force_reaches_exactly_the_calls_that_accept_it():
+    from types import SimpleNamespace
+
+    from landscape_core.cli.commands import _call
+
+    def takes(x, *, force=False):
+        return force
+
+    def refuses(x):
+        return "no force keyword"
+
+    assert _call(SimpleNamespace(force=True), takes, 1) is True
+    assert _call(SimpleNamespace(force=False), takes, 1) is False
+    assert _call(SimpleNamespace(force=True), refuses, 1) == "no force keyword"
