@@ -106,6 +106,26 @@ def _loadavg() -> str:
 
 
 # --------------------------------------------------------------------------- cases
+class HandStudent(torch.nn.Module):
+    """The teacher-student ReLU student as a user would write it: its own forward, no Sequential."""
+
+    def __init__(self, d: int, width: int):
+        super().__init__()
+        self.hidden = torch.nn.Linear(d, width, bias=False)
+
+    def forward(self, x):
+        return torch.relu(self.hidden(x.flatten(1))).sum(dim=-1, keepdim=True)
+
+    @classmethod
+    def like(cls, seq: torch.nn.Sequential) -> "HandStudent":
+        """The same function and weights as the zoo's Sequential student ``seq``."""
+        lin = seq[1]
+        own = cls(lin.in_features, lin.out_features)
+        with torch.no_grad():
+            own.hidden.weight.copy_(lin.weight)
+        return own.to(lin.weight.device).eval()
+
+
 class MSEMetric(Metric):
     """loss-landscapes metric: mean over samples of the squared error summed over outputs."""
 
@@ -130,6 +150,11 @@ def case_specs(quick: bool) -> list[dict]:
          "data": DataSpec("teacher_student", input_dim=16, teacher_neurons=4, n_train=4000),
          "train": TrainSpec("adam", lr=3e-3, batch_size=200, epochs=10, device="auto"),
          "steps": 11 if quick else 41, "target": 1.5},
+        {"name": "C", "title": "case B's student as a hand-written nn.Module (own forward)",
+         "model": ModelSpec("two_layer_relu", width=256, input_shape=(16,), n_outputs=1, bias=False),
+         "data": DataSpec("teacher_student", input_dim=16, teacher_neurons=4, n_train=4000),
+         "train": TrainSpec("adam", lr=3e-3, batch_size=200, epochs=10, device="auto"),
+         "steps": 11 if quick else 41, "target": 1.5, "hand_written": True},
     ]
 
 
@@ -140,7 +165,8 @@ def make_models(case: dict, init: bool, device: torch.device) -> list:
         if not init:
             minimum = train_minimum(case["model"], case["data"], case["train"], seed, device=device)
             load_flat(model, minimum.theta)
-        models.append(model.to(device).eval())
+        model = model.to(device).eval()
+        models.append(HandStudent.like(model) if case.get("hand_written") else model)
     return models
 
 
@@ -216,8 +242,8 @@ def engine_run(model, X, y, origin, dirs, coeffs, device, **kw):
         ev = Evaluator(model, X, y, device=device, bn_policy="eval", **kw)
         res = ev.evaluate_affine(origin, dirs, coeffs)
         run.info = {"strategy": res.strategy, "batch": ev.batch_size,
-                    "chunk": ev._chunk_for(ev._first_out_numel(ev._split.first))
-                    if ev._split is not None and not kw.get("chunk_size") else kw.get("chunk_size")}
+                    "chunk": ev.chunk_for(ev.split.out_numel(ev.X[:1]))
+                    if ev.split is not None and not kw.get("chunk_size") else kw.get("chunk_size")}
         return res.loss
     run.info = {}
     return run
@@ -322,6 +348,105 @@ def bench_crossover(args, device) -> list:
                      "diff": max_rel(outs["vmap"], outs["loop"]),
                      "auto": Evaluator(model, X, y, device=device, bn_policy="eval").strategy})
     return rows
+
+
+# --------------------------------------------------------------------------- old vs new engine
+def load_old_engine(path: Path):
+    """Import a saved copy of an earlier ``landscape_core/evaluate.py`` as ``landscape_core._old_engine``.
+
+    Its relative imports (``from .params import ...``) resolve against today's package.
+    """
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("landscape_core._old_engine", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def old_vs_new_scenarios(quick: bool) -> list[dict]:
+    """Same models, data and points for both engines (untrained seeds: timings only)."""
+    a, b = case_specs(quick)[:2]
+    digits = DataSpec("digits")
+    mlp = lambda w: ModelSpec("mlp", width=w, depth=2, input_shape=(64,), n_outputs=10)
+    bn = ModelSpec("mlp", width=64, depth=2, input_shape=(64,), n_outputs=10, batch_norm=True)
+    return [
+        {"label": "A plane: MLP 784-500-300-10, 2,000 MNIST", "model": a["model"], "data": a["data"],
+         "kind": "affine", "steps": a["steps"]},
+        {"label": "B plane: student (nn.Sequential), 4,000 samples", "model": b["model"],
+         "data": b["data"], "kind": "affine", "steps": b["steps"]},
+        {"label": "C plane: student as a hand-written module", "model": b["model"], "data": b["data"],
+         "kind": "affine", "steps": b["steps"], "hand_written": True},
+        {"label": "C points: hand-written student, evaluate() of 64 points", "model": b["model"],
+         "data": b["data"], "kind": "points", "k": 64, "hand_written": True},
+        {"label": "evaluate() of 64 points, MLP 64-32-32-10, 512 digits", "model": mlp(32),
+         "data": digits, "kind": "points", "k": 64, "n": 512},
+        {"label": "evaluate() of 64 points, MLP 64-256-256-10, 512 digits", "model": mlp(256),
+         "data": digits, "kind": "points", "k": 64, "n": 512},
+        {"label": "BatchNorm recompute: evaluate() of 8 points, MLP 64-64-64-10 + BN", "model": bn,
+         "data": digits, "kind": "points", "k": 8, "n": 512, "bn": "recompute"},
+    ]
+
+
+def bench_old_vs_new(args, device, old) -> list:
+    rows = []
+    for sc in old_vs_new_scenarios(args.quick):
+        print(f"# old vs new: {sc['label']} ...", file=sys.stderr, flush=True)
+        ds = load_dataset(sc["data"])
+        n = sc.get("n", ds.X_train.shape[0])
+        X, y = ds.X_train[:n].to(device), ds.y_train[:n].to(device)
+        models = [build_model(sc["model"], s).to(device).eval() for s in range(3)]
+        if sc.get("hand_written"):
+            models = [HandStudent.like(m) for m in models]
+        th = [flatten(m).to(device) for m in models]
+        origin, dirs = th[0], torch.stack([th[1] - th[0], th[2] - th[0]])
+        bn_policy = sc.get("bn", "eval")
+        if sc["kind"] == "affine":
+            coeffs = ll_grid(sc["steps"])
+            call = lambda ev: ev.evaluate_affine(origin, dirs, coeffs)
+            k = len(coeffs)
+        else:
+            g = torch.Generator().manual_seed(0)
+            k = sc["k"]
+            pts = (origin + torch.randn(k, 2, generator=g).to(device) @ dirs)
+            call = lambda ev: ev.evaluate(pts)
+        info = {}
+
+        def runner(module, key):
+            def run():
+                res = call(module.Evaluator(models[0], X, y, device=device, bn_policy=bn_policy))
+                info[key] = res.strategy
+                return res.loss
+            return run
+        runs = {"new": runner(sys.modules["landscape_core.evaluate"], "new"), "old": runner(old, "old")}
+        for r in runs.values():
+            r()   # warm-up
+        times, outs = interleaved(runs, args.repeats, device)
+        rows.append({"label": sc["label"], "K": k, "D": th[0].numel(), "times": times,
+                     "strategies": info, "diff": max_rel(outs["new"], outs["old"])})
+    return rows
+
+
+def report_old_vs_new(info: dict, rows: list, args, old_path: Path) -> str:
+    cpu = info["device"].startswith("cpu")
+    clock = (["cpu"] if cpu else []) + ["wall"]
+    lines = [f"Run {info['date']}{' (--quick)' if args.quick else ''}: {info['cpu']}, {info['cores']} cores, "
+             f"torch {info['torch']} (threads={info['threads']}), device `{info['device']}`, load average "
+             f"at start {info['load']}; old engine from `{old_path}`; {args.repeats} interleaved repeats "
+             "(order rotating), medians; untrained seeds; each run builds its Evaluator.", "",
+             "| scenario | points | D | " + " | ".join(f"new {_c(c)} s | old {_c(c)} s | old / new ({_c(c)})"
+                                                    for c in clock)
+             + " | strategy new / old | max rel. diff |",
+             "|" + "---|" * (3 + 3 * len(clock) + 2)]
+    for r in rows:
+        t = r["times"]
+        cells = [r["label"], str(r["K"]), f"{r['D']:,}"]
+        for c in clock:
+            cells += [fmt_s(med(t["new"][c])), fmt_s(med(t["old"][c])),
+                      f"{med(t['old'][c]) / med(t['new'][c]):.2f}x"]
+        cells += [f"`{r['strategies'].get('new')}` / `{r['strategies'].get('old')}`", f"{r['diff']:.1e}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- report
@@ -443,7 +568,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--init", action="store_true", help="untrained seeds instead of brief training")
     p.add_argument("--skip", default="", help="comma list of parts to skip: cases,sizing,crossover")
-    p.add_argument("--cases", default="A,B", help="which cases to run (comma list), default A,B")
+    p.add_argument("--cases", default="A,B,C", help="which cases to run (comma list), default A,B,C")
+    p.add_argument("--old-engine", type=Path,
+                   help="a saved earlier evaluate.py (e.g. `git show b8ea56d:landscape_core/evaluate.py`): "
+                        "time it against today's engine, same process, interleaved")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 3)
     if args.threads:
@@ -462,22 +590,27 @@ def main(argv=None) -> int:
             print(f"# case {case['name']} ...", file=sys.stderr, flush=True)
             rows.append(bench_case(case, args, device))
     if "sizing" not in skip and device.type == "cpu":
-        for case in cases:
+        for case in (c for c in cases if not c.get("hand_written")):
             print(f"# sizing {case['name']} ...", file=sys.stderr, flush=True)
             ds = load_dataset(case["data"])
             ev = Evaluator(build_model(case["model"]), ds.X_train, ds.y_train, bn_policy="eval")
-            ob, oc = old_default_sizing(ev.n, ev._act_per_sample)
-            first = ev._first_out_numel(ev._split.first)
+            ob, oc = old_default_sizing(ev.n, ev.act_per_sample)
+            first = ev.split.out_numel(ev.X[:1])
             b, per_chunk = engine.CPU_MAX_BATCH, engine.CPU_CHUNK_FLOATS * torch.get_num_threads()
             settings = [("default", None, None), ("old default", ob, oc),
                         ("one batch", ev.n, max(1, per_chunk // (ev.n * first))),
-                        ("half chunk", b, max(1, ev._chunk_for(first) // 2)),
-                        ("double chunk", b, 2 * ev._chunk_for(first)),
-                        ("half batch", b // 2, 2 * ev._chunk_for(first))]
+                        ("half chunk", b, max(1, ev.chunk_for(first) // 2)),
+                        ("double chunk", b, 2 * ev.chunk_for(first)),
+                        ("half batch", b // 2, 2 * ev.chunk_for(first))]
             sizing.append((case["name"], bench_sizing(case, args, device, settings)))
     if "crossover" not in skip:
         print("# strategy crossover ...", file=sys.stderr, flush=True)
         crossover = bench_crossover(args, device)
+    if args.old_engine:
+        old = load_old_engine(args.old_engine)
+        print(report_old_vs_new(info, bench_old_vs_new(args, device, old), args, args.old_engine))
+        if skip >= {"cases", "sizing", "crossover"}:
+            return 0
     block = report(info, rows, sizing, crossover, args, grid_err)
     print(block)
     if args.out:
