@@ -3,17 +3,18 @@ import streamlit as st
 
 st.set_page_config(page_title="Theory · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
 from landscape_core import figures  # noqa: E402
+from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui.errors import guarded  # noqa: E402
 
-ui.experiment_sidebar()
+state.sidebar()
+root = minima.cache_root()
 st.sidebar.info("This page does not use the experiment selected above: the teacher-student "
                 "model has its own settings on the page.")
 st.title("Theory: a two-layer ReLU student and an orthonormal teacher")
 st.markdown("The student f(x) = Σᵢ relu(wᵢ·x) with m neurons learns the teacher Σⱼ≤M relu(xⱼ). "
             "Its global minima are known exactly (Theorem 6): every neuron is dead or aligned with "
             "one teacher direction eⱼ. This makes connectivity checkable by counting neuron types.")
-ui.require("theory", "Theory")
 
 st.subheader("How likely is a center? Monte Carlo vs the paper's bounds")
 c1, c2, c3, c4 = st.columns(4)
@@ -21,12 +22,12 @@ M = c1.number_input("Teacher neurons M", 1, 8, 4, key="theory.M")
 widths_text = c2.text_input("Student widths m", "8,16,32,64,128,256,512", key="theory.widths")
 ks = c3.multiselect("Feet k", [2, 3, 4], default=[2, 3], key="theory.k")
 trials = c4.number_input("Trials per point", 10, 5000, 200, step=50, key="theory.trials")
-widths = ui.run_core("Widths", ui.parse_int_list, widths_text, "student widths", lo=int(M))
+widths = guarded("Widths", calls.parse_int_list, widths_text, "student widths", lo=int(M))
 if ks:
-    curves = ui.run_core("Monte Carlo", ui.connectivity_curves, int(M), tuple(sorted(ks)),
+    curves = guarded("Monte Carlo", calls.connectivity_curves, int(M), tuple(sorted(ks)),
                          tuple(widths), int(trials), 0)
     fig = figures.connectivity_figure(widths, curves["mc"], curves["bounds"], M=int(M))
-    ui.chart(fig, "connectivity", "theory.connect",
+    widgets.chart(fig, "connectivity", "theory.connect",
              caption="Solid: frequency with which k random minima (uniform neuron types) have a "
                      "center linearly connected to all of them (exact test via Lemma 7). Dashed: "
                      "the paper's lower bounds (Theorem 8 for k = 2, Theorem 10 for k ≥ 3).",
@@ -38,13 +39,14 @@ st.subheader("NGD of random minima: uniform vs neuron-sparse")
 c1, c2 = st.columns(2)
 pairs = c1.number_input("Pairs per width", 2, 500, 20, key="theory.pairs")
 sparsity = c2.slider("Dead-neuron probability r of SP(M, r)", 0.05, 0.95, 0.8, key="theory.r")
-series = ui.run_core("NGD bounds", ui.toy_ngd_curves, int(M), tuple(widths), int(pairs),
+series = guarded("NGD bounds", calls.toy_ngd_curves, int(M), tuple(widths), int(pairs),
                      float(sparsity), 0)
 fig = figures.mean_std_figure(widths, series, x_title="student width m", y_title="best 2-piece NGD bound U",
                               title="NGD upper bound of random minima vs width", log_x=True,
                               ref_line=1.0, ref_label="NGD = 1")
-ui.chart(fig, "toy_ngd", "theory.ngd",
-         caption="Best 2-piece bound U (Eq. 8) through the optimal center, mean ± std over pairs.",
+widgets.chart(fig, "toy_ngd", "theory.ngd",
+         caption="Best 2-piece bound U (Eq. 8) through the optimal center, mean ± std over pairs "
+                 "(exact, from the minima set of Theorem 6; no training).",
          explain="Theorem 12: for uniform minima the NGD stays bounded (≈ √M) whatever the width. "
                  "Theorem 14: for neuron-sparse minima it tends to 1 as m grows, the paper's "
                  "explanation of the NGD → 1 trend of SGD solutions.")
@@ -59,21 +61,21 @@ lr = c4.number_input("Learning rate", 1e-5, 1.0, 3e-3, format="%.4g", key="theor
 init_scale = c5.number_input("Init scale", 0.0001, 10.0, 0.5, format="%.4f", key="theory.init",
                              help="Small initialisations favour sparse (few active neurons) solutions, "
                                   "e.g. SGD, lr 0.02, init scale 0.001.")
-student = ui.run_core("Student", ui.student_experiment, int(width), int(epochs), optimizer,
+student = guarded("Student", calls.student_experiment, int(width), int(epochs), optimizer,
                       float(init_scale), float(lr))
-norms = ui.student_norms(student)
+norms = calls.student_norms(student, root)
 if norms is None:
-    st.markdown(ui.cost_text(f"training one student of width {width}", *ui.training_cost(student, 1)))
+    st.markdown(jobs.cost_line(guarded("Cost estimate", jobs.estimate, "training", student, n_minima=1)))
     b1, b2 = st.columns([3, 1])
-    should_stop = ui.stop_button("theory", b2)
+    should_stop = jobs.stop_button("theory", b2)
     if b1.button("Train the student", key="theory.train", type="primary"):
-        if ui.run_core("Training", ui.train_minima, student, "theory", should_stop,
-                       stop=False) is not None:
+        if guarded("Training", minima.train_missing, student, "theory", should_stop,
+                   stop=False) is not None:
             st.rerun()
     st.info("Train the teacher-student preset at this width to see its neuron norms.")
 else:
     fig = figures.neuron_norms_figure(norms, teacher_neurons=student.data.teacher_neurons)
-    ui.chart(fig, "neuron_norms", "theory.norms",
+    widgets.chart(fig, "neuron_norms", "theory.norms",
              caption=f"‖wᵢ‖₂ of the {len(norms)} neurons of one trained student, largest first "
                      "(the paper's Figure 3, right).",
              explain="The paper's Figure 3 (right) shows an SGD solution with m = 512 in which a "

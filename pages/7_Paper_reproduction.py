@@ -1,14 +1,16 @@
 """Paper reproduction: the paper's Tables 1 and 2 beside our measured numbers."""
-import json
-
 import streamlit as st
 
 st.set_page_config(page_title="Paper reproduction · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-import ui_common as ui  # noqa: E402
-from landscape_core import figures, paper  # noqa: E402
+from landscape_core import figures, paper, reproduce  # noqa: E402
+from landscape_core.recipes import NGD_LAMBDAS, describe  # noqa: E402
+from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
+from ui import calls, minima, state, widgets  # noqa: E402
+from ui.errors import guarded, plain  # noqa: E402
 
-exp = ui.experiment_sidebar()
+exp, spec, uploads = state.sidebar()
+root = minima.cache_root()
 st.title("Paper reproduction: Tables 1 and 2")
 st.markdown("Lin, Li & Wu report, for five Adam minima per setting, the mean over the 10 pairs of the "
             "**maximum training loss** and **minimum training accuracy** along the direct segments "
@@ -16,43 +18,56 @@ st.markdown("Lin, Li & Wu report, for five Adam minima per setting, the mean ove
             "upper bound U(θ̃) with the fold-line's minimum accuracy (Table 2). Their barriers are "
             "raw maxima/minima, not endpoint-corrected.")
 
-results, source = ui.reproduce_results()
 upload = st.file_uploader("Or open a results JSON written by the reproduce command", type=["json"],
                           key="repro.upload")
-if upload is not None:
-    try:
-        results, source = json.loads(upload.getvalue()), f"uploaded file {upload.name}"
-    except ValueError as exc:
-        st.error(f"{upload.name} is not valid JSON ({exc}).")
-measured1, measured2 = ui.reproduce_tables(results)
-here1, here2, here_label = ui.selection_tables(exp)
+results, source = guarded("Reproduction results", calls.reproduction_results, upload, stop=False) \
+    or ({}, "")
+measured1, measured2 = reproduce.reproduce_tables(results)
+
+# "measured now": the selection's star center (sidebar recipe) and the NGD of its first pair,
+# only where both are already fitted (nothing is fitted or guessed here)
+ms = minima.minima_set(exp, uploads)
+here1 = here2 = {}
+here_label = ""
+if ms.n >= 2:
+    star_ref = calls.fitted(CenterRef(ms.keys, spec), root)
+    rows = []
+    if star_ref is not None:
+        report = guarded("Star report", calls.star_report, exp.model, exp.data, star_ref, (), ms.names, (),
+                         N_POINTS, root, stop=False)
+        rows = report.table() if report is not None else []
+    done = calls.ngd_fitted_lams(ms.keys[0], ms.keys[1], tuple(NGD_LAMBDAS), root)
+    trade = guarded("NGD", calls.ngd_rows, exp.model, exp.data, ms.keys[0], ms.keys[1], done, N_POINTS,
+                    root, stop=False) if done else None
+    here1, here2 = reproduce.measured_now(rows, trade)
+    here_label = (f"this selection ({plain(state.selection()['preset'])}, {ms.n} minima; "
+                  f"Table 1: {describe(spec)}; Table 2: ngd recipe, quoted λ)")
+
 if not measured1 and not measured2:
     st.info("No reproduction results for Tables 1–2 found yet. Produce them with "
             "`python -m landscape_core reproduce table1` and `... reproduce table2` (MNIST FNN on a "
             "CPU; add `--setting cifar-vgg16` or `cifar-resnet18` on a GPU; `--quick` for a "
             "seconds-long smoke run). The JSON files in `results/` are read here automatically, "
             "or upload one above.")
-if source and (measured1 or measured2):
-    st.caption(f"Measured results read from {source}. Shortened runs are labelled in each file.")
-elif source and ui.other_experiments(results):
-    st.caption(f"Other reproduced experiments (below) read from {source}.")
+elif source:
+    st.caption(f"Measured results read from {plain(source)}. Each row names its center recipe; "
+               "shortened runs are labelled.")
 
 st.subheader("Table 1: star connectivity (5 minima, 10 pairs)")
 TABLE1_SHORT = {"segment_max_loss": "segment max loss", "fold_max_loss": "fold-line max loss",
                 "segment_min_acc": "segment min acc.", "fold_min_acc": "fold-line min acc."}
-t1 = ui.comparison_frame(paper.TABLE1, measured1, TABLE1_SHORT, here1, here_label)
-st.dataframe(t1, hide_index=True, key="repro.table1")
+t1 = reproduce.comparison_frame(paper.TABLE1, measured1, TABLE1_SHORT, here1, here_label)
+st.dataframe(t1.round(4), hide_index=True, key="repro.table1")
 st.caption("Means over the pairs of minima: *max loss* = the largest train loss along the path "
            "(loss barrier); *min acc.* = the lowest train accuracy along it (accuracy 'barrier'). "
            "Accuracies are fractions (1.0 = 100%). 'measured now' is the sidebar's experiment with "
-           "its current center (Star page), when one exists: its number of minima and center recipe "
-           "may differ from the paper's.")
+           "the center of all its minima for the sidebar's recipe, when that center is fitted.")
 
 st.subheader("Table 2: NGD upper bounds (2 minima)")
 rows2 = {"ngd_upper_bound": "NGD upper bound U(θ̃)",
          "fold_min_acc": "'barrier': min train accuracy along the fold-line"}
-t2 = ui.comparison_frame(paper.TABLE2, measured2, rows2, here2, here_label)
-st.dataframe(t2, hide_index=True, key="repro.table2")
+t2 = reproduce.comparison_frame(paper.TABLE2, measured2, rows2, here2, here_label)
+st.dataframe(t2.round(4), hide_index=True, key="repro.table2")
 
 st.subheader("Paper vs measured")
 choices = {**{("t1", k): v for k, v in paper.TABLE1_ROWS.items()},
@@ -61,19 +76,19 @@ which = st.selectbox("Quantity", list(choices), format_func=choices.get, key="re
 table, ours = (paper.TABLE1, measured1) if which[0] == "t1" else (paper.TABLE2, measured2)
 settings = list(table)
 fig = figures.paper_comparison_figure(
-    settings, [table[s][which[1]] for s in settings], ui.first_measured(ours, settings, which[1]),
+    settings, [table[s][which[1]] for s in settings], reproduce.first_measured(ours, settings, which[1]),
     y_title=choices[which], title=choices[which], log_y=which[1].endswith("max_loss"),
     percent=which[1].endswith("acc"))
-ui.chart(fig, "paper_vs_measured", "repro.figure",
-         caption="Grey diamonds: the paper's published value. Blue dots: the first measured row of "
-                 "the table above for that setting (no dot: not measured yet).",
-         explain="A faithful reproduction shows direct segments far below the endpoints' accuracy "
-                 "(tens of %) and fold-lines at ≥ 99.5% train accuracy with max loss ≤ ~1e-2, and "
-                 "NGD bounds between 1.0 and 1.06.")
+widgets.chart(fig, "paper_vs_measured", "repro.figure",
+              caption="Grey diamonds: the paper's published value. Blue dots: the first measured row "
+                      "of the table above for that setting (no dot: not measured yet).",
+              explain="A faithful reproduction shows direct segments far below the endpoints' "
+                      "accuracy (tens of %) and fold-lines at ≥ 99.5% train accuracy with max loss "
+                      "≤ ~1e-2, and NGD bounds between 1.0 and 1.06.")
 
-others = ui.other_experiments(results)
+others = reproduce.other_experiments(results)
 if others:
     st.subheader("Other reproduced experiments")
     for name, res in others:
-        with st.expander(f"{name}: {res.get('date', '')}, {res.get('wall_time_s', '?')} s"):
+        with st.expander(f"{plain(name)}: {plain(res.get('date', ''))}, {plain(res.get('wall_time_s', '?'))} s"):
             st.json(res.get("results", res), expanded=False)

@@ -315,7 +315,7 @@ def test_paper_page_tables_reproduce_results_and_upload(tmp_path, monkeypatch):
     t1 = at.dataframe[0].value.set_index(["setting", "source"])
     assert t1.loc[("MNIST FNN", "measured, paper-recipe (quick test run)"), loss] == 1.75
     t2 = at.dataframe[1].value.set_index(["setting", "source"])
-    assert t2.loc[("FNN+MNIST", "measured, λ = 0.001 (selected)"), "NGD upper bound U(θ̃)"] == 1.02
+    assert t2.loc[("FNN+MNIST", "measured, λ = 0.001 (quoted)"), "NGD upper bound U(θ̃)"] == 1.02
     bars = figs(at)[0]["data"]
     assert [b["name"] for b in bars] == ["paper (Lin et al.)", "measured here"]
 
