@@ -324,7 +324,8 @@ def test_engine_is_not_slower_than_a_point_by_point_loop(one_thread):
     points = th[0] + torch.as_tensor(coeffs) @ (th[1:] - th[0])
 
     def engine():
-        return Evaluator(models[0], X, y, bn_policy="eval").evaluate_affine(th[0], th[1:] - th[0], coeffs).loss
+        ev = Evaluator(models[0], X, y, bn_policy="eval")
+        return ev.evaluate_affine(th[0], th[1:] - th[0], coeffs).loss
 
     @torch.no_grad()
     def loop():

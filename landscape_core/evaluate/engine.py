@@ -113,7 +113,8 @@ class Evaluator:
         self.act_per_sample = self._probe_activation_size()
         self.budget = memory_mb * 2 ** 20 // 4   # floats
         cap = self.n if self.device.type == "cuda" else CPU_MAX_BATCH
-        self.batch_size = batch_size or int(min(self.n, cap, max(32, self.budget // (8 * self.act_per_sample))))
+        by_budget = max(32, self.budget // (8 * self.act_per_sample))
+        self.batch_size = batch_size or int(min(self.n, cap, by_budget))
         self.chunk_size = chunk_size
         if strategy == "auto":
             limit = VMAP_MAX_PARAMS_CPU if torch.get_num_threads() > 1 else VMAP_MAX_PARAMS_CPU_1THREAD
@@ -207,7 +208,8 @@ class Evaluator:
         if thetas.ndim != 2 or thetas.shape[1] != self.dim:
             raise ValueError(f"The '{name}' parameter of {caller} must have shape (K, {self.dim}) "
                              f"(or ({self.dim},)): one vector of this model's trainable parameters "
-                             f"per row, as params.flatten builds. Got {tuple(thetas.shape)} instead.")
+                             f"per row, as params.flatten builds (frozen parameters, requires_grad="
+                             f"False, are not part of it). Got {tuple(thetas.shape)} instead.")
         return thetas.to(self.device, torch.float32)
 
     def _probe_activation_size(self) -> int:
