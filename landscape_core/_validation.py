@@ -85,7 +85,7 @@ def check_shape(tensor: Any, name: str, caller: str, expected: tuple, hint: str 
 #     @validate_params(n_points=Int(2, 10_000), split=Options("train", "test"))
 #     def path(..., n_points=21, split="train"): ...
 #
-#     @validated_spec(width=Int(1, 1_000_000), lr=Real(0.0, 100.0, lo_open=True))
+#     @validated_spec(width=Int(1, 1_000_000), lr=Real(0.0, 100.0, lo_open=True))  # checked, not cast
 #     @dataclass(frozen=True)
 #     class Spec: ...
 #
@@ -161,8 +161,9 @@ def validate_params(**constraints: Constraint):
 
 
 def validated_spec(**constraints: Constraint):
-    """Class decorator for frozen dataclasses (apply it above ``@dataclass``): check (and cast)
-    the declared fields right after ``__init__`` assigned them, before ``__post_init__`` runs."""
+    """Class decorator for frozen dataclasses (apply it above ``@dataclass``): check the declared
+    fields right after ``__init__`` assigned them, before ``__post_init__`` runs. Values are kept
+    as given (not cast), so a spec's canonical JSON, and so its cache key, is what the caller wrote."""
     import functools
 
     def wrap(cls):
@@ -174,7 +175,7 @@ def validated_spec(**constraints: Constraint):
 
         def __post_init__(self):
             for fname, con in constraints.items():
-                object.__setattr__(self, fname, con.check(getattr(self, fname), fname, cls.__name__))
+                con.check(getattr(self, fname), fname, cls.__name__)
             if own_post is not None:
                 own_post(self)
 

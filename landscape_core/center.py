@@ -1,4 +1,4 @@
-"""Center finding (the paper's Eq. 6-7) and Garipov-style curve fitting, one shared trainer.
+"""Center finding (the paper's Eq. 6-7): the spec, the fitted center, and the cached fit.
 
 For feet S = {theta_1, ..., theta_r} the center minimises
 
@@ -15,15 +15,12 @@ BatchNorm cannot be vmapped with batch statistics, so for them the points are ru
 another in train mode (each point normalised by its own minibatch statistics, the analogue of
 recomputing BN statistics per point; dropout is switched off).
 
-``fit_curve`` reuses the same trainer with a different map from the trainable vector to points:
-the bend of a quadratic Bezier curve or of a one-bend polygonal chain (Garipov et al. 2018).
+The trainer is ``pathloss.train_path_loss``, shared with Garipov curve fitting (``curves``).
 """
 from __future__ import annotations
 
 import copy
 import logging
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,21 +28,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_float, check_int, check_options
+from ._validation import Int, Options, Real, validated_spec
 from .cache import DiskCache, make_key
 from .config import BN_POLICIES, spec_dict
-from .evaluate import BatchedLoss, Progress, resolve_device
+from .evaluate import Progress, resolve_device
 from .models import build_model
 from .params import ParamLayout, flatten
+from .pathloss import as_feet, resolve_loss, train_path_loss
 
 log = logging.getLogger(__name__)
 
 T_DISTS = ("uniform", "beta22", "stratified")
 INITS = ("mean", "random", "foot")
 INIT_SEED_OFFSET = 7919   # "random" init uses seed + this, so it never equals a foot's own init
-PointsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@validated_spec(lam=Real(0.0, 1e6), n_t=Int(1, 4096), n_feet_per_step=Int(1, 4096),
+                t_dist=Options(T_DISTS), init=Options(INITS), optimizer=Options("adam", "sgd"),
+                lr=Real(0.0, 100.0, lo_open=True), lr_schedule=Options("cosine", "constant"),
+                epochs=Int(1, 100_000), batch_size=Int(1, 10_000_000), seed=Int(0),
+                bn_policy=Options(BN_POLICIES), steps=Int(1, 10_000_000, none=True))
 @dataclass(frozen=True)
 class CenterSpec:
     """How a center (or a curve bend) is trained. The defaults equal ``fast()``.
@@ -72,22 +74,6 @@ class CenterSpec:
     seed: int = 0                    # fixes t, feet indices, data order and the "random" init
     bn_policy: str = "recompute"     # BN models: recompute = batch statistics per point; eval = stored
     steps: int | None = None         # total steps; overrides epochs (quick runs and tests)
-
-    def __post_init__(self):
-        c = "CenterSpec"
-        check_float(self.lam, "lam", c, lo=0.0, hi=1e6)
-        check_int(self.n_t, "n_t", c, lo=1, hi=4096)
-        check_int(self.n_feet_per_step, "n_feet_per_step", c, lo=1, hi=4096)
-        check_options(self.t_dist, "t_dist", c, T_DISTS)
-        check_options(self.init, "init", c, INITS)
-        check_options(self.optimizer, "optimizer", c, ("adam", "sgd"))
-        check_float(self.lr, "lr", c, lo=0.0, lo_open=True, hi=100.0)
-        check_options(self.lr_schedule, "lr_schedule", c, ("cosine", "constant"))
-        check_int(self.epochs, "epochs", c, lo=1, hi=100_000)
-        check_int(self.batch_size, "batch_size", c, lo=1, hi=10_000_000)
-        check_int(self.seed, "seed", c, lo=0)
-        check_options(self.bn_policy, "bn_policy", c, BN_POLICIES)
-        check_int(self.steps, "steps", c, lo=1, hi=10_000_000, allow_none=True)
 
     @classmethod
     def paper(cls, **changes) -> "CenterSpec":
@@ -125,129 +111,6 @@ class Center:
         return bool(self.meta.get("interrupted", False))
 
 
-@dataclass(frozen=True)
-class Curve:
-    """A fitted curve theta_a -> theta_b with one trainable bend (Garipov et al.).
-
-    kind "bezier": (1-t)^2 a + 2t(1-t) bend + t^2 b; kind "polychain": a -> bend -> b with each
-    leg on half of the t-axis (the paper's fold-line form). bend, theta_a, theta_b : (D,) CPU.
-    """
-    bend: torch.Tensor
-    kind: str
-    history: np.ndarray
-    theta_a: torch.Tensor
-    theta_b: torch.Tensor
-    wall_time: float = 0.0
-    n_steps: int = 0
-    meta: dict = field(default_factory=dict)
-
-    def points(self, t) -> torch.Tensor:
-        """Points (T, D) of the curve at parameters ``t`` (T,)."""
-        t = torch.as_tensor(np.asarray(t, dtype=np.float32).reshape(-1))
-        return _curve_points(self.kind, self.theta_a, self.theta_b)(self.bend, t[None], None)
-
-    def profile(self, *, evaluator, test_evaluator=None, n_points: int = 51, label: str = ""):
-        """Loss profile along the curve (``paths.bezier_path`` or ``paths.fold_line_path``)."""
-        from .paths import bezier_path, fold_line_path
-        if self.kind == "bezier":
-            return bezier_path(self.theta_a, self.bend, self.theta_b, evaluator=evaluator,
-                               test_evaluator=test_evaluator, n_points=n_points, label=label)
-        return fold_line_path(self.theta_a, self.bend, self.theta_b, evaluator=evaluator,
-                              test_evaluator=test_evaluator, n_points=max(2, n_points // 2 + 1),
-                              label=label)
-
-
-def _sample_t(kind: str, rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
-    """t values (rows, cols): U[0,1], Beta(2,2) (median of three uniforms) or stratified."""
-    if kind == "uniform":
-        return torch.rand(rows, cols, generator=gen)
-    if kind == "beta22":
-        return torch.rand(rows, cols, 3, generator=gen).median(dim=-1).values
-    return (torch.arange(cols) + torch.rand(rows, cols, generator=gen)) / cols
-
-
-@dataclass
-class _Run:
-    theta: torch.Tensor
-    history: np.ndarray
-    n_steps: int
-    interrupted: bool
-    wall_time: float
-    mode: str
-
-
-def _train_path_loss(theta0: torch.Tensor, points_fn: PointsFn, *, n_groups: int, penalty_fn,
-                     model, X, y, loss: str, spec: CenterSpec, progress, should_stop, device,
-                     what: str) -> _Run:
-    """Minimise the mean minibatch loss at ``points_fn(theta, t, groups)`` (+ penalty) over theta.
-
-    t : (B_r, B_t) sampled per ``spec.t_dist``; groups : (B_r,) indices in [0, n_groups).
-    """
-    dev = resolve_device(device)
-    X, y = X.to(dev, torch.float32), y.to(dev)
-    theta = theta0.detach().to(dev, torch.float32).clone().requires_grad_(True)
-    opt = (torch.optim.Adam([theta], lr=spec.lr) if spec.optimizer == "adam"
-           else torch.optim.SGD([theta], lr=spec.lr, momentum=0.9))
-    n, bs = X.shape[0], min(spec.batch_size, X.shape[0])
-    per_epoch = math.ceil(n / bs)
-    total = spec.steps or spec.epochs * per_epoch
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
-             if spec.lr_schedule == "cosine" else None)
-    gen = torch.Generator().manual_seed(int(spec.seed))
-    batched = BatchedLoss(model, loss, spec.bn_policy, dev)
-    history, running, count, interrupted, step = [], torch.zeros((), device=dev), 0, False, 0
-    start = time.perf_counter()
-    for step in range(1, total + 1):
-        pos = (step - 1) % per_epoch
-        if pos == 0:
-            perm = torch.randperm(n, generator=gen)
-        idx = perm[pos * bs:(pos + 1) * bs].to(dev)
-        groups = torch.randint(n_groups, (spec.n_feet_per_step,), generator=gen).to(dev)
-        t = _sample_t(spec.t_dist, spec.n_feet_per_step, spec.n_t, gen).to(dev)
-        obj = batched(points_fn(theta, t, groups), X[idx], y[idx]).mean()
-        if penalty_fn is not None:
-            obj = obj + penalty_fn(theta, groups)
-        opt.zero_grad(set_to_none=True)
-        obj.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        running, count = running + obj.detach(), count + 1
-        stop = should_stop is not None and should_stop()
-        if pos == per_epoch - 1 or step == total or stop:
-            history.append(_checked_mean(running, count, step, what, spec))
-            running, count = torch.zeros((), device=dev), 0
-            if progress is not None:
-                progress(step / total, f"{what}: step {step}/{total}, objective {history[-1]:.4g}")
-        if stop:
-            interrupted = True
-            break
-    return _Run(theta.detach().cpu().float().clone(), np.asarray(history, float), step,
-                interrupted, time.perf_counter() - start, batched.mode)
-
-
-def _checked_mean(running: torch.Tensor, count: int, step: int, what: str, spec: CenterSpec) -> float:
-    value = float(running) / max(count, 1)
-    if not math.isfinite(value):
-        raise RuntimeError(f"{what} diverged: the objective became {value} by step {step} "
-                           f"({spec.optimizer}, lr={spec.lr}). Lower the 'lr' of CenterSpec or "
-                           "use lr_schedule='cosine'; nothing was stored.")
-    return value
-
-
-def _as_feet(feet, dim: int, caller: str) -> torch.Tensor:
-    """(r, D) float32 CPU copy of feet given as a tensor or a list of (D,) tensors."""
-    if isinstance(feet, (list, tuple)):
-        if not feet:
-            raise ValueError(f"The 'feet' parameter of {caller} must hold at least one vector. Got [].")
-        feet = torch.stack([torch.as_tensor(f).detach().reshape(-1).cpu().float() for f in feet])
-    feet = torch.as_tensor(feet).detach().cpu().float()
-    if feet.ndim != 2 or feet.shape[0] < 1 or feet.shape[1] != dim:
-        raise ValueError(f"The 'feet' parameter of {caller} must have shape (r, {dim}) for this "
-                         f"model (r >= 1). Got {tuple(feet.shape)} instead.")
-    return feet.clone()
-
-
 def _random_init(model: nn.Module, seed: int) -> torch.Tensor:
     """Flat parameters of a copy of ``model`` re-initialised with ``reset_parameters`` (seeded).
 
@@ -260,12 +123,6 @@ def _random_init(model: nn.Module, seed: int) -> torch.Tensor:
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
     return flatten(fresh)
-
-
-def _resolve_loss(loss: str, y: torch.Tensor, caller: str) -> str:
-    if loss == "auto":
-        return "mse" if y.is_floating_point() else "cross_entropy"
-    return check_options(loss, "loss", caller, ("auto", "cross_entropy", "mse"))
 
 
 def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
@@ -295,8 +152,8 @@ def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     Center
     """
     dim = ParamLayout.of(model).dim
-    feet = _as_feet(feet, dim, "find_center")
-    loss = _resolve_loss(loss, y, "find_center")
+    feet = as_feet(feet, dim, "find_center")
+    loss = resolve_loss(loss, y, "find_center")
     if init_theta is not None:
         theta0 = torch.as_tensor(init_theta).detach().reshape(-1).cpu().float()
     else:
@@ -313,7 +170,7 @@ def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     penalty = None
     if spec.lam > 0:
         penalty = lambda theta, groups: spec.lam * ((theta - feet_dev[groups]) ** 2).sum(1).mean()
-    run = _train_path_loss(theta0, points, n_groups=len(feet), penalty_fn=penalty, model=model,
+    run = train_path_loss(theta0, points, n_groups=len(feet), penalty_fn=penalty, model=model,
                            X=X, y=y, loss=loss, spec=spec, progress=progress,
                            should_stop=should_stop, device=dev, what="center finding")
     distances = (run.theta.double() - feet.double()).norm(dim=1).numpy()
@@ -323,53 +180,6 @@ def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     log.info("center finding: %d steps in %.1f s, final objective %.4g", run.n_steps,
              run.wall_time, run.history[-1] if len(run.history) else float("nan"))
     return Center(run.theta, spec, run.history, distances, run.wall_time, run.n_steps, meta)
-
-
-def _curve_points(kind: str, a: torch.Tensor, b: torch.Tensor) -> PointsFn:
-    """theta (bend), t (..., B_t) -> points (numel(t), D) of a Bezier curve or a polychain."""
-    def points(theta, t, groups):
-        tt = t.reshape(-1, 1).to(theta.dtype)
-        if kind == "bezier":
-            return (1 - tt) ** 2 * a + 2 * tt * (1 - tt) * theta + tt ** 2 * b
-        first = 2 * (tt * theta + (0.5 - tt) * a)
-        second = 2 * ((tt - 0.5) * b + (1 - tt) * theta)
-        return torch.where(tt < 0.5, first, second)
-    return points
-
-
-def fit_curve(theta_a, theta_b, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
-              kind: str = "bezier", spec: CenterSpec = CenterSpec(), loss: str = "auto",
-              progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-              device="auto") -> Curve:
-    """Garipov et al.'s curve fitting: minimise E_{t~spec.t_dist} L(phi_bend(t)) over the bend.
-
-    The bend starts at the midpoint (the curve starts as the straight segment); ``spec.init``
-    and ``spec.lam`` are not used; B_t = ``spec.n_t * spec.n_feet_per_step`` t-values per step
-    share one minibatch (Garipov et al. use one t per minibatch). Unlike their code no weight
-    decay is applied to the interpolated weights.
-
-    Parameters
-    ----------
-    theta_a, theta_b : Tensor (D,)
-        Fixed ends (never modified).
-    kind : {"bezier", "polychain"}
-
-    Returns
-    -------
-    Curve
-    """
-    check_options(kind, "kind", "fit_curve", ("bezier", "polychain"))
-    dim = ParamLayout.of(model).dim
-    ends = _as_feet([theta_a, theta_b], dim, "fit_curve")
-    loss = _resolve_loss(loss, y, "fit_curve")
-    dev = resolve_device(device)
-    a, b = ends[0].to(dev), ends[1].to(dev)
-    run = _train_path_loss(ends.mean(0), _curve_points(kind, a, b), n_groups=1, penalty_fn=None,
-                           model=model, X=X, y=y, loss=loss, spec=spec, progress=progress,
-                           should_stop=should_stop, device=dev, what=f"{kind} curve fitting")
-    meta = {"interrupted": run.interrupted, "loss": loss, "bn_mode": run.mode, "device": str(dev),
-            "sec_per_step": run.wall_time / max(run.n_steps, 1)}
-    return Curve(run.theta, kind, run.history, ends[0], ends[1], run.wall_time, run.n_steps, meta)
 
 
 class _Interrupted(Exception):

@@ -12,7 +12,8 @@ import torch
 from scipy.optimize import minimize
 
 from landscape_core import center as center_mod
-from landscape_core.center import Center, CenterSpec, center_for_minima, find_center, fit_curve
+from landscape_core.center import Center, CenterSpec, center_for_minima, find_center
+from landscape_core.curves import fit_curve
 from landscape_core.config import DataSpec, ModelSpec
 from landscape_core.data import load_dataset
 from landscape_core.evaluate import Evaluator
