@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._validation import check_float, check_int, check_options
+from ._validation import Int, Options, Real, check_int, check_options, validated_spec
 
 SCHEMA_VERSION = 1
 
@@ -38,6 +38,8 @@ def spec_json(spec: Any) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), default=default)
 
 
+@validated_spec(name=Options(DATASETS), n_train=Int(1, none=True), n_test=Int(1, none=True),
+                seed=Int(0), input_dim=Int(1, 100_000), output_dim=Int(1, 10_000))
 @dataclass(frozen=True)
 class DataSpec:
     """Which data, how much of it, and how to make it (for synthetic sets).
@@ -59,15 +61,8 @@ class DataSpec:
     output_dim: int = 1              # rows of Q, linear regression only
     data_dir: str | None = None      # not part of the result: excluded from cache keys
 
-    def __post_init__(self):
-        c = "DataSpec"
-        check_options(self.name, "name", c, DATASETS)
-        check_int(self.n_train, "n_train", c, lo=1, allow_none=True)
-        check_int(self.n_test, "n_test", c, lo=1, allow_none=True)
-        check_int(self.seed, "seed", c, lo=0)
-        check_int(self.input_dim, "input_dim", c, lo=1, hi=100_000)
-        check_int(self.teacher_neurons, "teacher_neurons", c, lo=1, hi=self.input_dim)
-        check_int(self.output_dim, "output_dim", c, lo=1, hi=10_000)
+    def __post_init__(self):                       # a bound that depends on another field
+        check_int(self.teacher_neurons, "teacher_neurons", "DataSpec", lo=1, hi=self.input_dim)
 
     def key_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -75,6 +70,9 @@ class DataSpec:
         return d
 
 
+@validated_spec(arch=Options(ARCHS), width=Int(1, 1_000_000), depth=Int(1, 64),
+                n_outputs=Int(1, 1_000_000), activation=Options(ACTIVATIONS),
+                init_scale=Real(0.0, 1e6, lo_open=True), dropout=Real(0.0, 0.95))
 @dataclass(frozen=True)
 class ModelSpec:
     """An architecture with its width knobs. Built deterministically by ``build_model(spec, seed)``.
@@ -103,17 +101,10 @@ class ModelSpec:
 
     def __post_init__(self):
         c = "ModelSpec"
-        check_options(self.arch, "arch", c, ARCHS)
-        check_int(self.width, "width", c, lo=1, hi=1_000_000,)
-        check_int(self.depth, "depth", c, lo=1, hi=64)
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
         if not self.input_shape or any(s < 1 for s in self.input_shape):
             raise ValueError(f"The 'input_shape' parameter of ModelSpec must be a non-empty tuple of "
                              f"positive ints. Got {self.input_shape!r} instead.")
-        check_int(self.n_outputs, "n_outputs", c, lo=1, hi=1_000_000)
-        check_options(self.activation, "activation", c, ACTIVATIONS)
-        check_float(self.init_scale, "init_scale", c, lo=0.0, lo_open=True, hi=1e6)
-        check_float(self.dropout, "dropout", c, lo=0.0, hi=0.95)
         if self.hidden is not None:
             object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
             if any(h < 1 for h in self.hidden):
@@ -128,6 +119,11 @@ class ModelSpec:
                              f"width) for arch={self.arch!r}. Got {self.input_shape!r} instead.")
 
 
+@validated_spec(optimizer=Options("adam", "sgd"), lr=Real(0.0, 100.0, lo_open=True),
+                weight_decay=Real(0.0, 10.0), momentum=Real(0.0, 0.999), batch_size=Int(1, 1_000_000),
+                epochs=Int(1, 100_000), lr_schedule=Options("constant", "cosine"),
+                target_train_acc=Real(0.0, 1.0, none=True), target_train_loss=Real(0.0, none=True),
+                device=Options("auto", "cpu", "cuda"))
 @dataclass(frozen=True)
 class TrainSpec:
     """How one minimum is trained. Stopping: ``epochs`` passes over the data, or earlier once
@@ -144,25 +140,13 @@ class TrainSpec:
     target_train_loss: float | None = None
     device: str = "auto"             # auto | cpu | cuda; not part of the result's key
 
-    def __post_init__(self):
-        c = "TrainSpec"
-        check_options(self.optimizer, "optimizer", c, ("adam", "sgd"))
-        check_float(self.lr, "lr", c, lo=0.0, lo_open=True, hi=100.0)
-        check_float(self.weight_decay, "weight_decay", c, lo=0.0, hi=10.0)
-        check_float(self.momentum, "momentum", c, lo=0.0, hi=0.999)
-        check_int(self.batch_size, "batch_size", c, lo=1, hi=1_000_000)
-        check_int(self.epochs, "epochs", c, lo=1, hi=100_000)
-        check_options(self.lr_schedule, "lr_schedule", c, ("constant", "cosine"))
-        check_float(self.target_train_acc, "target_train_acc", c, lo=0.0, hi=1.0, allow_none=True)
-        check_float(self.target_train_loss, "target_train_loss", c, lo=0.0, allow_none=True)
-        check_options(self.device, "device", c, ("auto", "cpu", "cuda"))
-
     def key_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("device")
         return d
 
 
+@validated_spec(n_minima=Int(1, 1000))
 @dataclass(frozen=True)
 class Experiment:
     """A dataset, a model and a training recipe: everything that defines a family of minima."""
@@ -173,7 +157,6 @@ class Experiment:
     seeds: tuple | None = None       # default: 0 .. n_minima-1
 
     def __post_init__(self):
-        check_int(self.n_minima, "n_minima", "Experiment", lo=1, hi=1000)
         if self.seeds is not None:
             object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
             if len(self.seeds) != self.n_minima:

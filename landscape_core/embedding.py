@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_options
+from ._validation import Options, validate_params
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ def classical_mds(distances: np.ndarray) -> np.ndarray:
     return vecs[:, top] * np.sqrt(np.maximum(vals[top], 0))
 
 
+@validate_params(method=Options("MDS", "PCA"))
 def embed_2d(points, method: str = "MDS") -> Embedding2D:
     """Embed points (n, D) in 2-D: metric MDS (SMACOF, started from classical MDS) or PCA.
 
@@ -41,7 +42,6 @@ def embed_2d(points, method: str = "MDS") -> Embedding2D:
     >>> e.xy.shape, round(e.distortion, 6)
     ((3, 2), 0.0)
     """
-    check_options(method, "method", "embed_2d", ("MDS", "PCA"))
     pts = torch.as_tensor(points).double()
     dist = torch.cdist(pts, pts).numpy()
     xy = classical_mds(dist)

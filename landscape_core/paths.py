@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validation import check_int
+from ._validation import Int, validate_params
 from .evaluate import Evaluator, Progress
 
 BARRIER_DEFINITIONS = {
@@ -133,6 +133,7 @@ def _profile(kind, evaluator, test_evaluator, origin, directions, coeffs, t, ver
                        {"strategy": tr.strategy, "n_samples": tr.n_samples, "loss": tr.loss_name})
 
 
+@validate_params(n_points=Int(2, 10_000))
 def polygonal_path(vertices, *, evaluator: Evaluator, test_evaluator: Evaluator | None = None,
                    n_points: int = 21, vertices_t=None, kind: str = "polygonal", label: str = "",
                    progress: Progress | None = None) -> PathProfile:
@@ -140,7 +141,6 @@ def polygonal_path(vertices, *, evaluator: Evaluator, test_evaluator: Evaluator 
 
     ``n_points`` points per piece; by default the pieces share the t-axis equally.
     """
-    check_int(n_points, "n_points", "polygonal_path", lo=2, hi=10_000)
     vertices = torch.as_tensor(vertices, dtype=torch.float32)
     if vertices.ndim != 2 or vertices.shape[0] < 2:
         raise ValueError("The 'vertices' parameter of polygonal_path must have shape (k+1, D) with "

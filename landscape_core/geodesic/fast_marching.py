@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_float, check_options
+from .._validation import Options, Real, validate_params
 from .bound import NGDEstimate
 
 
@@ -63,6 +63,7 @@ def _spacing(values: np.ndarray, name: str) -> float:
     return float(steps[0])
 
 
+@validate_params(epsilon=Real(), split=Options("train", "test"), method=Options("fmm", "dijkstra"))
 def slice_geodesic(slice2d, start, end, *, epsilon: float, split: str = "train",
                    method: str = "fmm") -> SliceGeodesic:
     """Shortest path from ``start`` to ``end`` inside {loss <= epsilon} of a 2-D slice.
@@ -95,10 +96,6 @@ def slice_geodesic(slice2d, start, end, *, epsilon: float, split: str = "train",
     SliceGeodesic
     """
     import skfmm
-    c = "slice_geodesic"
-    check_options(split, "split", c, ("train", "test"))
-    check_options(method, "method", c, ("fmm", "dijkstra"))
-    check_float(epsilon, "epsilon", c)
     loss = slice2d.train_loss if split == "train" else slice2d.test_loss
     if loss is None:
         raise ValueError(f"The slice has no {split} loss; use split='train' or a slice computed "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._validation import check_float, check_int, check_options
+from .._validation import Int, Options, Real, check_float, validate_params
 from ..evaluate import BatchedLoss, Evaluator, Progress, resolve_device, resolve_loss
 from ..params import ParamLayout
 from ..paths import PathProfile, polygonal_path
@@ -62,6 +62,10 @@ def _path_length(vertices: torch.Tensor) -> float:
     return float((vertices[1:].double() - vertices[:-1].double()).norm(dim=1).sum())
 
 
+@validate_params(n_pieces=Int(1, 1000), steps=Int(0, 10_000_000), method=Options("project", "penalty"),
+                 omega=Real(0.0, 1.0), margin=Real(0.0, 1.0), lr=Real(0.0, 10.0, lo_open=True),
+                 mu=Real(0.0), restore_steps=Int(0, 100_000), polish_steps=Int(0, 100_000),
+                 check_points=Int(0, 100_000), epsilon=Real(0.0, none=True))
 def shortest_path(theta_1, theta_2, *, model, X, y, init=None, n_pieces: int = 4,
                   epsilon: float | None = None, steps: int = 100, method: str = "project",
                   omega: float = 0.3, restore_steps: int = 3, margin: float = 0.9,
@@ -102,24 +106,13 @@ def shortest_path(theta_1, theta_2, *, model, X, y, init=None, n_pieces: int = 4
     ShortestPath
         ``ngd`` (never below 1) bounds the NGD at level epsilon only if ``feasible``.
     """
-    c = "shortest_path"
-    check_int(n_pieces, "n_pieces", c, lo=1, hi=1000)
-    check_int(steps, "steps", c, lo=0, hi=10_000_000)
-    check_options(method, "method", c, ("project", "penalty"))
-    check_float(omega, "omega", c, lo=0.0, hi=1.0)
-    check_float(margin, "margin", c, lo=0.0, hi=1.0)
-    check_float(lr, "lr", c, lo=0.0, lo_open=True, hi=10.0)
-    check_float(mu, "mu", c, lo=0.0)
-    for name, value in (("restore_steps", restore_steps), ("polish_steps", polish_steps),
-                        ("check_points", check_points)):
-        check_int(value, name, c, lo=0, hi=100_000)
     a, b, verts = _endpoints_and_init(theta_1, theta_2, init, ParamLayout.of(model).dim)
     verts = _subdivide(verts, n_pieces)
     loss = resolve_loss(loss, y)
     evaluator = Evaluator(model, X, y, loss=loss, bn_policy=bn_policy, device=device)
     if epsilon is None:
         epsilon = max(2.0 * float(evaluator.evaluate(torch.stack([a, b])).loss.max()), 1e-4)
-    check_float(epsilon, "epsilon", c, lo=0.0)
+    check_float(epsilon, "epsilon", "shortest_path", lo=0.0)      # the default, derived above
     dev = resolve_device(device)
     run = _Shortening(verts, BatchedLoss(model, loss, bn_policy, dev), X.to(dev, torch.float32),
                       y.to(dev), check_points, batch_size, seed, dev)
