@@ -16,6 +16,9 @@ key), so a copied, renamed or edited file is never returned as someone else's re
   recomputed; an entry this user may not read raises ``CacheError`` and is left in place;
 - a cache location that cannot work (a file, read-only, full disk) raises ``CacheError``
   naming the path and what to do.
+
+Longer than 400 lines: reading, checking, setting aside, writing and listing entries share
+one lock discipline and one header format, so they stay together in one module.
 """
 from __future__ import annotations
 
