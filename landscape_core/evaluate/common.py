@@ -19,9 +19,11 @@ LOSSES = ("cross_entropy", "mse")
 # Parameter count below which vmap beats a Python loop on a 2-core CPU using both cores
 # (bench/bench_engine.py, "strategy crossover" in docs/benchmarks.md: vmap ahead up to ~50k
 # parameters, even at ~85k, loop ahead from ~300k). With one intra-op thread the loop (write
-# the point into the model, call it) is ahead from ~3k parameters (MLP 64-32-32-10, 512 digits).
+# the point into the model, call it) is ahead from ~4k parameters: the student (D = 4,096,
+# 64 points, 4,000 samples) 1.4x faster than vmap, an MLP 64-32-32-10 (D = 3,466, 512 digits)
+# 0.84x ("Engine rewrite: new vs old" in docs/benchmarks.md).
 VMAP_MAX_PARAMS_CPU = 50_000
-VMAP_MAX_PARAMS_CPU_1THREAD = 3_000
+VMAP_MAX_PARAMS_CPU_1THREAD = 4_000
 # CPU sizing (bench/bench_engine.py): data batches of at most CPU_MAX_BATCH samples and chunks
 # of points whose widest activation holds about CPU_CHUNK_FLOATS floats (4 MB) per intra-op
 # thread, so that a chunk's tensors stay in cache; larger chunks only add memory traffic.
