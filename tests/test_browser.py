@@ -335,10 +335,10 @@ def test_train_star_slice_flow(flow):
     assert flow["distances"][0]["traces"][0]["z"] == [3, 3], flow["distances"]
 
     assert "Fit the center" in flow["star_before"] and not flow["star_charts_before"]
-    assert "center fitted" in flow["star_after"]
+    assert "θ* of 3 minima, paper recipe (λ = 0)" in flow["star_after"]      # its recipe beside it
     assert flow["star"][0]["has_data"], flow["star"]
 
-    assert "θ* = the center fitted to 3 feet" in flow["slices_text"]
+    assert "center θ* = θ* of 3 minima, paper recipe (λ = 0)" in flow["slices_text"]   # the same center
     heat = [t for t in flow["slice"][0]["traces"] if t["type"] in ("heatmap", "contour")]
     assert heat, flow["slice"]
     assert heat[0]["z"] == [21, 21], heat

@@ -155,6 +155,15 @@ def _race_worker(root, out):
         out.put(("error", repr(exc)))
 
 
+@pytest.fixture
+def spawnable(monkeypatch):
+    """Spawned children re-run the parent's ``__main__`` file; after an AppTest in the same
+    session that is a dashboard page, so hide it (the children need only this module)."""
+    import sys
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
+
+
+@pytest.mark.usefixtures("spawnable")
 def test_two_processes_on_one_corrupt_entry(tmp_path):
     cache = DiskCache(tmp_path)
     cache.save("sweep", "k", {"pid": -1}, {"x": np.ones(3)})
@@ -184,6 +193,7 @@ def _killed_writer(root):
     cache.save("slice", "k", {"version": 2}, {"x": np.full(1000, 2.0)})
 
 
+@pytest.mark.usefixtures("spawnable")
 def test_killed_writer_leaves_the_finished_entry_and_its_temp_file_is_cleaned(tmp_path):
     cache = DiskCache(tmp_path)
     cache.save("slice", "k", {"version": 1}, {"x": np.ones(1000)})
