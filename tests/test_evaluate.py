@@ -307,13 +307,11 @@ def test_bn_recompute_through_evaluate_affine_equals_evaluate():
     np.testing.assert_allclose(a.loss, b.loss, rtol=1e-6)
 
 
-def test_engine_is_not_slower_than_a_point_by_point_loop(one_thread):
-    """Hand-written student (d=16, width 256, 2,000 samples, 21 x 21 plane), CPU time, best of 3.
-
-    The loop is what a user would write (load the weights, forward); the engine's time includes
-    building the Evaluator (copy, probe, fx tracing). On a quiet machine the engine is ~1.3x ahead.
-    """
-    import time
+def test_hand_written_module_gets_the_shortcut_and_the_loop_s_answer(one_thread):
+    """Hand-written student (d=16, width 256, 2,000 samples, 21 x 21 plane): the engine takes the
+    first-layer shortcut (found by tracing, no nn.Sequential needed) and agrees with what a user
+    would write (load the weights, forward). Its speed against that loop is measured in
+    bench/bench_engine.py (case C), not here: timed tests do not belong in the suite."""
     torch.manual_seed(0)
     models = [Student(16, 256) for _ in range(3)]
     X = torch.randn(2000, 16)
@@ -322,28 +320,16 @@ def test_engine_is_not_slower_than_a_point_by_point_loop(one_thread):
     g = np.linspace(-0.5, 1.5, 21)
     coeffs = np.array([[a, b] for a in g for b in g], dtype=np.float32)
     points = th[0] + torch.as_tensor(coeffs) @ (th[1:] - th[0])
+    res = Evaluator(models[0], X, y, bn_policy="eval").evaluate_affine(th[0], th[1:] - th[0], coeffs)
+    assert res.strategy.endswith("+first-layer"), res.strategy
 
-    def engine():
-        ev = Evaluator(models[0], X, y, bn_policy="eval")
-        return ev.evaluate_affine(th[0], th[1:] - th[0], coeffs).loss
-
-    @torch.no_grad()
-    def loop():
+    with torch.no_grad():
         m = copy.deepcopy(models[0])
-        out = []
+        loop = []
         for p in points:
             m.hidden.weight.copy_(p.view(256, 16))
-            out.append(((m(X) - y) ** 2).sum(1).mean().item())
-        return np.array(out)
-
-    best, outs = {}, {}
-    for fn in (engine, loop) * 3:
-        t = time.process_time()
-        res = fn()
-        best[fn.__name__] = min(best.get(fn.__name__, np.inf), time.process_time() - t)
-        outs[fn.__name__] = res
-    np.testing.assert_allclose(outs["engine"], outs["loop"], rtol=1e-4)
-    assert best["engine"] < best["loop"], best
+            loop.append(((m(X) - y) ** 2).sum(1).mean().item())
+    np.testing.assert_allclose(res.loss, np.array(loop), rtol=1e-4)
 
 
 # ----------------------------------------------------------------- BatchedLoss
