@@ -190,9 +190,14 @@ class _Interrupted(Exception):
         self.center = center
 
 
+def center_payload(minima, spec: CenterSpec) -> dict:
+    """What a center's key is made from: the spec and the set of foot keys (order does not matter)."""
+    return {"spec": spec_dict(spec), "feet": sorted(m.key for m in minima)}
+
+
 def center_key(minima, spec: CenterSpec) -> str:
-    """Cache key of a center: the spec and the set of foot keys (order does not matter)."""
-    return make_key("center", {"spec": spec_dict(spec), "feet": sorted(m.key for m in minima)})
+    """Cache key of a center (``make_key("center", center_payload(...))``)."""
+    return make_key("center", center_payload(minima, spec))
 
 
 def _check_minima(minima) -> list:
@@ -257,7 +262,8 @@ def center_for_minima(minima, spec: CenterSpec = CenterSpec(), *, cache: DiskCac
         except _Interrupted as stop:
             return stop.center
     try:
-        entry = (cache or DiskCache()).get_or_compute("center", key, compute)
+        entry = (cache or DiskCache()).get_or_compute("center", key, compute,
+                                                      spec=center_payload(minima, spec))
     except _Interrupted as stop:
         return stop.center
     return _center_from(entry.meta, entry.arrays)

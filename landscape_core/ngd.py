@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cache import DiskCache
+from .checks import center_quality_flag
 from .evaluate import Evaluator
 from .geodesic import ngd_upper_bound
-from .paths import fold_line_path
+from .paths import fold_line_path, linear_path
 from .recipes import NGD_LAMBDAS, NGD_RECIPE, QUOTE_RULE, describe, quote_limits, quoted_point, recipe_spec
 from .refs import N_POINTS, CenterRef, center
 from .training import Minimum
@@ -26,7 +27,9 @@ class NGDTradeoff:
     """NGD bound against fold-line quality over lambda for one pair of minima.
 
     rows : one dict per lambda: lam, ngd_bound, fold_max_loss, fold_min_acc (None for
-        regression), fold_barrier_height, center (the CenterRef's label), center_key.
+        regression), fold_barrier_height, segment_max_loss (the direct segment's, for
+        comparison), flag (a warning when the fold-line is worse than the segment, else None),
+        center (the CenterRef's label), center_key.
     quoted : index of the quoted row (None when no fold-line of the grid stays low).
     """
     pair: tuple
@@ -49,9 +52,11 @@ class NGDTradeoff:
             return (f"No NGD bound is quoted: at no λ in {[row['lam'] for row in self.rows]} does the "
                     f"fold-line stay low ({self.rule}).")
         acc = "" if r["fold_min_acc"] is None else f", fold-line min train acc {r['fold_min_acc']:.2%}"
+        flag = f" {r['flag']}" if r.get("flag") else ""
         return (f"NGD ≤ {r['ngd_bound']:.4f}: upper bound U through the center of the pair, "
                 f"{r['center']}; fold-line max train loss {r['fold_max_loss']:.3g}{acc}; "
-                f"{self.n_points} points per piece, BatchNorm {self.bn_policy}. Quoted point: {self.rule}.")
+                f"{self.n_points} points per piece, BatchNorm {self.bn_policy}. Quoted point: "
+                f"{self.rule}.{flag}")
 
 
 def ngd_tradeoff(a: Minimum, b: Minimum, *, evaluator: Evaluator, cache: DiskCache,
@@ -72,6 +77,7 @@ def ngd_tradeoff(a: Minimum, b: Minimum, *, evaluator: Evaluator, cache: DiskCac
         raise ValueError("ngd_tradeoff needs two different minima; both are "
                          f"{a.name}. Choose another pair.")
     rows = []
+    seg_max = linear_path(a.theta, b.theta, evaluator=evaluator, n_points=n_points).barriers()["max_loss"]
     for k, lam in enumerate(lams):
         ref = CenterRef((a.key, b.key), recipe_spec(recipe, lam=lam, **spec_changes))
 
@@ -88,7 +94,8 @@ def ngd_tradeoff(a: Minimum, b: Minimum, *, evaluator: Evaluator, cache: DiskCac
         bars = prof.barriers("train")
         rows.append({"lam": lam, "ngd_bound": ngd_upper_bound(a.theta, c.theta, b.theta),
                      "fold_max_loss": bars["max_loss"], "fold_min_acc": bars.get("min_acc"),
-                     "fold_barrier_height": bars["barrier_height"],
+                     "fold_barrier_height": bars["barrier_height"], "segment_max_loss": seg_max,
+                     "flag": center_quality_flag(bars["max_loss"], seg_max),
                      "center": describe(ref.spec), "center_key": ref.key})
         sub(1.0, f"U = {rows[-1]['ngd_bound']:.4f}")
     limits = quote_limits([a.train_acc, b.train_acc], [a.train_loss, b.train_loss])

@@ -136,9 +136,9 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
         def sub(f, msg, n=n, v=v):
             if progress is not None:
                 progress((n + f) / len(values), f"{field}={v}: {msg}")
-        key = make_key("sweep_point", {"exp": spec_dict(exp), "data": exp.data.key_dict(),
-                                       "center": spec_dict(center_spec), "mode": center_mode,
-                                       "n_points": n_points, "seeds": list(exp.seed_list)})
+        payload = {"exp": spec_dict(exp), "data": exp.data.key_dict(), "center": spec_dict(center_spec),
+                   "mode": center_mode, "n_points": n_points, "seeds": list(exp.seed_list)}
+        key = make_key("sweep_point", payload)
 
         def compute(exp=exp, sub=sub):
             minima = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=cache,
@@ -149,7 +149,7 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
             pr = _pair_rows(exp, minima, center_spec, center_mode, n_points, cache, device,
                             lambda f, m: sub(0.5 + 0.5 * f, m))
             return {"rows": pr}, {}
-        entry = cache.get_or_compute("sweep_point", key, compute)
+        entry = cache.get_or_compute("sweep_point", key, compute, spec=payload)
         rows += [{"value": v, **r} for r in entry.meta["rows"]]
         sub(1.0, "done")
     return SweepResult(field, values, rows, {"base": spec_dict(base), "center_mode": center_mode,

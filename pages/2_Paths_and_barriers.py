@@ -5,6 +5,7 @@ import streamlit as st
 st.set_page_config(page_title="Paths and barriers · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import BARRIER_DEFINITIONS, figures  # noqa: E402
+from landscape_core.checks import center_quality_flag  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDAS, recipe_spec  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
 from ui import calls, jobs, minima, state, widgets  # noqa: E402
@@ -58,6 +59,10 @@ widgets.chart(fig, "pair_paths", "paths.pair",
                       "independent minima crosses a high-loss, low-accuracy region, while the "
                       "fold-line through the fitted center stays at the minima's loss.")
 rows = [{"path": p.label, **p.barriers(split)} for p in profiles]
+if res["fold_line"] is not None:
+    flag = center_quality_flag(res["fold_line"].barriers()["max_loss"], res["segment"].barriers()["max_loss"])
+    if flag:
+        st.warning(flag)
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="paths.pair_table")
 st.caption(recipe_line + " · " + " · ".join(f"**{k}**: {v}" for k, v in BARRIER_DEFINITIONS.items()))
 

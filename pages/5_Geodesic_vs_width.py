@@ -5,6 +5,7 @@ import streamlit as st
 st.set_page_config(page_title="Geodesic vs width · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import figures  # noqa: E402
+from landscape_core.checks import center_quality_flag  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDA, NGD_LAMBDAS, describe, recipe_spec  # noqa: E402
 from landscape_core.refs import N_POINTS  # noqa: E402
 from ui import calls, jobs, state, widgets  # noqa: E402
@@ -57,6 +58,11 @@ if result is None:
     st.stop()
 
 summary, rows = result.summary(), result.rows
+flagged = [r for r in rows if center_quality_flag(r.get("fold_max_loss"), r.get("segment_max_loss"))]
+if flagged:
+    st.warning(f"{len(flagged)} of {len(rows)} pairs have a center whose fold-line is worse than the "
+               "direct segment: their NGD bounds are not meaningful (see the table; refit with more "
+               "epochs or another recipe).")
 recipe_line = widgets.provenance(n_points=result.meta.get("n_points", N_POINTS),
                                  bn_policy=result.meta.get("bn_policy"),
                                  extra=f"centers: {describe(spec)}, {mode} mode")

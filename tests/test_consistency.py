@@ -55,6 +55,9 @@ def test_ngd_of_a_pair_is_one_number(tmp_path, monkeypatch):
     ev, _ = evaluators_for(lc.build_model(EXP.model), lc.load_dataset(EXP.data))
     api = ngd_tradeoff(a, b, evaluator=ev, cache=lc.DiskCache(tmp_path / "api"), lams=(LAM,)).rows[0]
     assert api["center"] == "ngd recipe (λ = 0.001)"
+    seg = lc.linear_path(a.theta, b.theta, evaluator=ev, n_points=N_POINTS).barriers()["max_loss"]
+    assert api["segment_max_loss"] == pytest.approx(seg)
+    assert (api["flag"] is not None) == (api["fold_max_loss"] > seg)        # the bad-center flag
     # 2. CLI with its defaults, cache B
     cli = _cli(tmp_path, "ngd", "ngd", "--pair", "0", "1", "--lam", str(LAM))
     (row,) = cli["rows"]

@@ -196,7 +196,9 @@ def cmd_star(args):
     for r in rows:
         print(json.dumps({**r, "center_recipe": prov["center_recipe"]}, default=float, ensure_ascii=False))
     print(_caption(prov), file=sys.stderr)
-    write_output(args.out, {}, {"table": rows, **prov})
+    if rep.quality_flag:
+        print(f"warning: {rep.quality_flag}", file=sys.stderr)
+    write_output(args.out, {}, {"table": rows, "center_flag": rep.quality_flag, **prov})
 
 
 def cmd_ngd(args):
@@ -216,7 +218,9 @@ def cmd_ngd(args):
         acc = "" if r["fold_min_acc"] is None else f", fold-line min train acc {r['fold_min_acc']:.4f}"
         mark = "  <- quoted" if k == trade.quoted else ""
         print(f"λ = {r['lam']:g}: NGD ≤ {r['ngd_bound']:.5f}; fold-line max train loss "
-              f"{r['fold_max_loss']:.4g}{acc} [{r['center']}]{mark}")
+              f"{r['fold_max_loss']:.4g}{acc} [{r['center']}]{mark}"
+              + (f"  FLAG: fold-line worse than the segment (max loss {r['segment_max_loss']:.4g})"
+                 if r.get("flag") else ""))
     print(trade.caption())
     prov = provenance(spec, bn_policy=trade.bn_policy, n_points=args.n_points,
                       lambdas=list(lams), quote_rule=trade.rule)
