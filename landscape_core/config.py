@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from ._validation import Int, Options, Real, check_int, check_options, validated
 SCHEMA_VERSION = 1
 
 ARCHS = ("two_layer_relu", "deep_linear", "mlp", "vgg", "resnet")
+USER_ARCH = "user"     # a builder from the user's own Python file (see landscape_core.usermodel)
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
 DATASETS = ("teacher_student", "linear_regression", "digits", "mnist", "fashion_mnist",
             "cifar10", "mnist1d")
@@ -28,14 +30,32 @@ def spec_dict(spec: Any) -> dict:
 
 
 def spec_json(spec: Any) -> str:
-    """Canonical JSON (sorted keys, no spaces) of a spec or a dict of specs."""
+    """Canonical JSON (sorted keys, no spaces) of a spec or a dict of specs.
+
+    A field declared with ``metadata={"spec_json": "omit_default"}`` is left out while it
+    holds its default, so adding such a field keeps every existing spec's JSON (and cache key).
+    """
     def default(o):
-        if dataclasses.is_dataclass(o):
-            return {"__type__": type(o).__name__, **dataclasses.asdict(o)}
         raise TypeError(f"cannot serialise {type(o).__name__} in a spec")
-    if dataclasses.is_dataclass(spec):
-        spec = {"__type__": type(spec).__name__, **dataclasses.asdict(spec)}
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"), default=default)
+    return json.dumps(_plain(spec, nested=False), sort_keys=True, separators=(",", ":"),
+                      default=default)
+
+
+def _plain(o: Any, nested: bool) -> Any:
+    """JSON-able form: a dataclass outside another dataclass carries its ``__type__``."""
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        out = {} if nested else {"__type__": type(o).__name__}
+        for f in dataclasses.fields(o):
+            value = getattr(o, f.name)
+            if f.metadata.get("spec_json") == "omit_default" and value == f.default:
+                continue
+            out[f.name] = _plain(value, True)
+        return out
+    if isinstance(o, (list, tuple)):
+        return [_plain(v, nested) for v in o]
+    if isinstance(o, dict):
+        return {k: _plain(v, nested) for k, v in o.items()}
+    return o
 
 
 @validated_spec(name=Options(DATASETS), n_train=Int(1, none=True), n_test=Int(1, none=True),
@@ -70,7 +90,62 @@ class DataSpec:
         return d
 
 
-@validated_spec(arch=Options(ARCHS), width=Int(1, 1_000_000), depth=Int(1, 64),
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_USER_FIXED = ("depth", "activation", "dropout", "batch_norm", "bias", "hidden", "variant")
+
+
+@dataclass(frozen=True)
+class UserBuilder:
+    """Which builder of a user's Python file makes a model (``ModelSpec(arch="user")``).
+
+    sha256 : of the file's bytes, so an edited file gives new cache keys.
+    function : the builder's name in the file.
+    kwargs : extra keyword arguments of the builder, as sorted (name, value) pairs of JSON
+        values (lists become tuples).
+    The file's path is not part of the spec (moving the file keeps its results); specs are made
+    by ``usermodel.load_user_model(path).spec()``, which runs the file and remembers its builder.
+    """
+    sha256: str
+    function: str = "build"
+    kwargs: tuple = ()
+
+    def __post_init__(self):
+        if not (isinstance(self.sha256, str) and _SHA256.fullmatch(self.sha256)):
+            raise ValueError(f"The 'sha256' parameter of UserBuilder must be 64 lower-case hex "
+                             f"digits (the file's sha256). Got {str(self.sha256)[:80]!r} instead.")
+        if not (isinstance(self.function, str) and self.function.isidentifier()):
+            raise ValueError(f"The 'function' parameter of UserBuilder must be a Python name. "
+                             f"Got {str(self.function)[:80]!r} instead.")
+        items = self.kwargs.items() if isinstance(self.kwargs, dict) else self.kwargs
+        try:
+            pairs = tuple(sorted((str(k), _frozen_json(v)) for k, v in items))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The 'kwargs' parameter of UserBuilder must hold (name, value) pairs "
+                             f"of JSON values (numbers, text, True/False, None, lists): {exc}. "
+                             f"Got {self.kwargs!r} instead.") from None
+        if len({k for k, _ in pairs}) != len(pairs):
+            raise ValueError(f"The 'kwargs' parameter of UserBuilder names an argument twice. "
+                             f"Got {self.kwargs!r} instead.")
+        object.__setattr__(self, "kwargs", pairs)
+
+    @property
+    def kwargs_dict(self) -> dict:
+        return dict(self.kwargs)
+
+
+def _frozen_json(v):
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"{v!r} is not finite")
+        return v
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen_json(x) for x in v)
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
+
+
+@validated_spec(arch=Options(ARCHS + (USER_ARCH,)), width=Int(1, 1_000_000), depth=Int(1, 64),
                 n_outputs=Int(1, 1_000_000), activation=Options(ACTIVATIONS),
                 init_scale=Real(0.0, 1e6, lo_open=True), dropout=Real(0.0, 0.95))
 @dataclass(frozen=True)
@@ -81,7 +156,9 @@ class ModelSpec:
         weights; ``width`` = m), ``deep_linear`` (A_L ... A_1 x, ``depth`` = L matrices),
         ``mlp`` (``depth`` hidden layers of ``width`` units, or explicit ``hidden``),
         ``vgg`` and ``resnet`` (``variant`` picks the layout, ``width`` multiplies channels;
-        width=64 is the standard VGG16/ResNet18 base).
+        width=64 is the standard VGG16/ResNet18 base); ``user``: the builder function of the
+        user's own Python file (``builder``; made by ``usermodel.user_model``), called with
+        ``width``, ``input_shape`` and ``n_outputs`` where it accepts them.
     input_shape : shape of one input, e.g. (784,) or (1, 28, 28) or (3, 32, 32).
     n_outputs : classes (classification) or outputs (regression).
     init_scale : multiplies every parameter of the default initialisation.
@@ -98,6 +175,8 @@ class ModelSpec:
     bias: bool = True
     hidden: tuple | None = None      # explicit MLP hidden sizes, e.g. (500, 300); overrides width/depth
     variant: str = "small"           # vgg: small | vgg11 | vgg16; resnet: small | resnet18 | resnet34
+    # arch="user" only: the user's builder; left out of the JSON (and keys) while None
+    builder: UserBuilder | None = field(default=None, metadata={"spec_json": "omit_default"})
 
     def __post_init__(self):
         c = "ModelSpec"
@@ -110,6 +189,7 @@ class ModelSpec:
             if any(h < 1 for h in self.hidden):
                 raise ValueError(f"The 'hidden' parameter of ModelSpec must hold positive ints. "
                                  f"Got {self.hidden!r} instead.")
+        self._check_builder()
         if self.arch == "vgg":
             check_options(self.variant, "variant", c, ("small", "vgg11", "vgg16"))
         if self.arch == "resnet":
@@ -117,6 +197,29 @@ class ModelSpec:
         if self.arch in ("vgg", "resnet") and len(self.input_shape) != 3:
             raise ValueError(f"The 'input_shape' parameter of ModelSpec must be (channels, height, "
                              f"width) for arch={self.arch!r}. Got {self.input_shape!r} instead.")
+
+    def _check_builder(self) -> None:
+        b = self.builder
+        if isinstance(b, dict):                    # a spec read back from JSON (cache metadata)
+            b = UserBuilder(**{k: v for k, v in b.items() if k in ("sha256", "function", "kwargs")})
+            object.__setattr__(self, "builder", b)
+        if self.arch != USER_ARCH:
+            if b is not None:
+                raise ValueError(f"The 'builder' parameter of ModelSpec is only for arch="
+                                 f"{USER_ARCH!r}. Got a builder with arch={self.arch!r} instead.")
+            return
+        if not isinstance(b, UserBuilder):
+            raise ValueError(f"The 'builder' parameter of ModelSpec must be a UserBuilder for arch="
+                             f"{USER_ARCH!r}. Got {type(b).__name__} instead. Make the spec with "
+                             "landscape_core.usermodel.user_model(path) (CLI: --model-file path.py).")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        changed = [n for n in _USER_FIXED if getattr(self, n) != defaults[n]]
+        if changed:
+            n = changed[0]
+            raise ValueError(f"The '{n}' parameter of ModelSpec must keep its default "
+                             f"({defaults[n]!r}) for arch={USER_ARCH!r}: the builder decides the "
+                             f"layout. Got {getattr(self, n)!r} instead. Pass it to the builder as a "
+                             f"keyword (user_model(path, {n}=...); CLI: --model-arg {n}=...).")
 
 
 @validated_spec(optimizer=Options("adam", "sgd"), lr=Real(0.0, 100.0, lo_open=True),

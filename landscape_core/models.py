@@ -1,7 +1,8 @@
 """Model zoo built from a frozen ``ModelSpec``, deterministic per seed.
 
-Every model is an ``nn.Sequential`` whose first parametrised module is a ``Linear`` or a
-``Conv2d`` applied (after parameter-free reshaping) to the raw input. The evaluation engine
+Every zoo model is an ``nn.Sequential`` whose first parametrised module is a ``Linear`` or a
+``Conv2d`` applied (after parameter-free reshaping) to the raw input. ``arch="user"`` calls the
+builder of the user's own file (``usermodel``), any ``nn.Module``. The evaluation engine
 uses that structure: on a line or plane of parameters the first layer's output is an affine
 combination of 2-3 products, computed once (see ``evaluate.Evaluator.evaluate_affine``).
 """
@@ -12,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from .config import ModelSpec
+from .config import USER_ARCH, ModelSpec
 
 VGG_LAYOUTS = {  # channel multipliers of `width`; "M" = 2x2 max-pool
     "small": (1, "M", 2, "M", 4, "M"),
@@ -74,13 +75,18 @@ def build_model(spec: ModelSpec, seed: int = 0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         builder = {"two_layer_relu": _student, "deep_linear": _deep_linear, "mlp": _mlp,
-                   "vgg": _vgg, "resnet": _resnet}[spec.arch]
+                   "vgg": _vgg, "resnet": _resnet, USER_ARCH: _user}[spec.arch]
         model = builder(spec)
         if spec.init_scale != 1.0:
             with torch.no_grad():
                 for p in model.parameters():
                     p.mul_(spec.init_scale)
     return model.eval()
+
+
+def _user(spec: ModelSpec) -> nn.Module:
+    from .usermodel import build_user_model
+    return build_user_model(spec)
 
 
 def _in_features(spec: ModelSpec) -> int:
