@@ -10,7 +10,12 @@ Barrier metrics, always labelled (see ``BARRIER_DEFINITIONS``):
 - ``max_loss`` / ``min_acc``: the paper's (Lin et al., Tables 1-2): raw maximum loss and
   minimum accuracy along the path;
 - ``barrier_height``: Frankle et al. / Entezari et al.: max over t of the loss minus the
-  linear interpolation of the two endpoint losses (``acc_drop`` likewise for accuracy).
+  linear interpolation of the two endpoint losses (``acc_drop`` likewise for accuracy);
+- ``rebasin_barrier``: Ainsworth et al. (Git Re-Basin): max over t of the loss minus the mean of
+  the two endpoint losses (``rebasin_acc_barrier`` likewise for accuracy);
+- ``midpoint_loss`` / ``midpoint_acc`` and ``midpoint_barrier`` / ``midpoint_acc_drop``: Jordan et
+  al. (REPAIR): the network at t = 1/2, raw and relative to the mean of the endpoints.
+``BARRIER_GROUPS`` lists them by source, for side-by-side tables.
 """
 from __future__ import annotations
 
@@ -27,6 +32,19 @@ BARRIER_DEFINITIONS = {
     "min_acc": "Lin et al. (paper's Tables 1-2): minimum accuracy along the path (higher is better)",
     "barrier_height": "Frankle et al. / Entezari et al.: max over t of loss(t) - [(1-t) loss(0) + t loss(1)]",
     "acc_drop": "endpoint-corrected accuracy barrier: max over t of [(1-t) acc(0) + t acc(1)] - acc(t)",
+    "rebasin_barrier": "Ainsworth et al. (Git Re-Basin): max over t of loss(t) - [loss(0) + loss(1)] / 2",
+    "rebasin_acc_barrier": "Git Re-Basin's form for accuracy: [acc(0) + acc(1)] / 2 - min over t of acc(t)",
+    "midpoint_loss": "Jordan et al. (REPAIR): loss at t = 1/2 (the midpoint network)",
+    "midpoint_acc": "Jordan et al. (REPAIR): accuracy at t = 1/2 (the midpoint network)",
+    "midpoint_barrier": "Jordan et al. (REPAIR): loss(1/2) - [loss(0) + loss(1)] / 2",
+    "midpoint_acc_drop": "Jordan et al. (REPAIR): [acc(0) + acc(1)] / 2 - acc(1/2)",
+}
+BARRIER_GROUPS = {   # source -> its keys (loss first); every key is in BARRIER_DEFINITIONS
+    "Lin et al. (paper)": ("max_loss", "min_acc"),
+    "endpoint-corrected (Frankle / Entezari)": ("barrier_height", "acc_drop"),
+    "Git Re-Basin (Ainsworth et al.)": ("rebasin_barrier", "rebasin_acc_barrier"),
+    "REPAIR midpoint (Jordan et al.)": ("midpoint_loss", "midpoint_acc", "midpoint_barrier",
+                                        "midpoint_acc_drop"),
 }
 
 
@@ -63,18 +81,30 @@ class PathProfile:
 
 
 def barrier_metrics(t: np.ndarray, loss: np.ndarray, acc: np.ndarray | None = None) -> dict:
-    """Barrier metrics of a profile; keys as in ``BARRIER_DEFINITIONS``."""
+    """Barrier metrics of a profile; keys as in ``BARRIER_DEFINITIONS``.
+
+    The midpoint values are read at t = 1/2 (linearly interpolated between the two nearest
+    points when 1/2 is not on the grid; an odd number of points per segment has it).
+    """
     t, loss = np.asarray(t, float), np.asarray(loss, float)
     line = (1 - t) * loss[0] + t * loss[-1]
     tol = 1e-12  # rounding of the interpolation itself is not a barrier
     excess = float((loss - line).max())
     out = {"max_loss": float(loss.max()), "barrier_height": excess if excess > tol else 0.0}
+    mean_end = (loss[0] + loss[-1]) / 2
+    mid = float(np.interp(0.5, t, loss))
+    out.update(rebasin_barrier=float(loss.max() - mean_end), midpoint_loss=mid,
+               midpoint_barrier=float(mid - mean_end))
     if acc is not None:
         acc = np.asarray(acc, float)
         acc_line = (1 - t) * acc[0] + t * acc[-1]
         out["min_acc"] = float(acc.min())
         drop = float((acc_line - acc).max())
         out["acc_drop"] = drop if drop > tol else 0.0
+        acc_end = (acc[0] + acc[-1]) / 2
+        acc_mid = float(np.interp(0.5, t, acc))
+        out.update(rebasin_acc_barrier=float(acc_end - acc.min()), midpoint_acc=acc_mid,
+                   midpoint_acc_drop=float(acc_end - acc_mid))
     return out
 
 
