@@ -122,32 +122,149 @@ def _strip(name: str) -> str:
     return name[7:] if name.startswith("module.") else name
 
 
-def _check_against(found: dict, model: nn.Module) -> None:
-    """``found``: {name: (is_floating, shape, dtype text)}; raise on the first misfit."""
-    found = {_strip(k): v for k, v in found.items()}
+def _optional(name: str) -> bool:
+    return name.endswith("num_batches_tracked")       # BatchNorm counters: may be left out
+
+
+def _natural(name: str) -> list:
+    """Sort key: numeric parts compare as numbers (``2.weight`` before ``10.weight``)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"[.]", name)]
+
+
+def _split(name: str) -> tuple[str, str]:
+    head, _, last = name.rpartition(".")
+    return head, last
+
+
+def _pairing(pairs: list, found: dict, expected: dict) -> str | None:
+    """Why ``pairs`` [(file name, model name)] is not a valid match, or None if it is: equal
+    shapes, equal last name parts (weight/bias/...), one module of the file per module of
+    the model."""
+    fwd, back = {}, {}
+    for i, (f, m) in enumerate(pairs):
+        fshape, mshape = tuple(found[f][1]), tuple(expected[m].shape)
+        (fmod, flast), (mmod, mlast) = _split(f), _split(m)
+        if fshape != mshape or flast != mlast:
+            return (f"tensor #{i + 1} in that order is {f} {fshape} in the file but {m} {mshape} "
+                    "in the architecture")
+        if fwd.setdefault(fmod, mmod) != mmod or back.setdefault(mmod, fmod) != fmod:
+            return f"{f} and {m} would split or merge modules"
+    return None
+
+
+def _match_by_order(found: dict, expected: dict) -> tuple[dict | None, str]:
+    """{file name: model name} matched by order and shape, or (None, why not)."""
+    fnames = [n for n in found if not _optional(n)]
+    mnames = [n for n in expected if not _optional(n)]
+    if len(fnames) != len(mnames):
+        return None, (f"the file has {len(fnames)} tensors, the architecture {len(mnames)} "
+                      "(BatchNorm counters aside)")
+    orders = ((fnames, mnames),                                          # as saved / as built
+              (sorted(fnames, key=_natural), sorted(mnames, key=_natural)))  # by name
+    valid, why = [], ""
+    for forder, morder in orders:
+        pairs = list(zip(forder, morder))
+        problem = _pairing(pairs, found, expected)
+        if problem is None:
+            valid.append(dict(pairs))
+        elif not why:
+            why = problem
+    if not valid:
+        return None, why
+    if len(valid) == 2 and valid[0] != valid[1]:
+        f = next(k for k in valid[0] if valid[0][k] != valid[1][k])
+        return None, (f"the order of the file and the order of the names disagree ({f} -> "
+                      f"{valid[0][f]} or {valid[1][f]}), so the match is ambiguous")
+    mapping = valid[0]
+    modules = {_split(f)[0]: _split(m)[0] for f, m in mapping.items()}
+    for f in found:
+        if _optional(f):
+            head, last = _split(f)
+            target = f"{modules[head]}.{last}" if head in modules else None
+            if target not in expected:
+                return None, f"{f} has no counterpart in the architecture"
+            mapping[f] = target
+    return mapping, ""
+
+
+def layout_text(layout, limit: int = 12) -> str:
+    """``name (shape), ...`` of a list of (name, shape), the first ``limit`` then a count."""
+    items = [f"{n} {tuple(s)}" for n, s in layout]
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def mapping_text(renamed) -> str:
+    """``0.weight -> 1.weight, ...`` of (file name, model name) pairs."""
+    return ", ".join(f"{f} -> {m}" for f, m in renamed)
+
+
+def _misfit(first: str, found: dict, expected: dict, why: str) -> CheckpointError:
+    want = [(n, tuple(t.shape)) for n, t in expected.items() if not _optional(n)]
+    got = [(n, tuple(v[1])) for n, v in found.items()]
+    return CheckpointError(
+        f"The checkpoint does not fit this architecture: {first}. Matching by order and shape "
+        f"failed too: {why}. Expected {len(want)} tensors: {layout_text(want)}; the file has "
+        f"{len(got)}: {layout_text(got)}. Check the model type, depth and width settings, or "
+        "save a model with the expected layout.")
+
+
+def _check_against(found: dict, model: nn.Module) -> dict:
+    """``found``: {name: (is_floating, shape, dtype text)}; raise on the first misfit.
+
+    Returns {name in the file: name in the model}. Names must be the model's (a ``module.``
+    prefix is dropped), or else the tensors must match the model's one to one by order and
+    shape, as for a plain ``nn.Sequential`` saved without the zoo's leading ``Flatten``
+    (``0.weight`` -> ``1.weight``): same count, same shapes and last name parts in the order
+    they were saved and in name order, and one module of the file per module of the model.
+    """
+    raw = found
+    found = {_strip(k): v for k, v in raw.items()}
     expected = model.state_dict()
-    for name, ref in expected.items():
-        if name not in found:
-            if name.endswith("num_batches_tracked"):
-                continue
-            raise CheckpointError(f"The checkpoint does not fit this architecture: tensor '{name}' "
-                                  f"(shape {tuple(ref.shape)}) is missing. It has "
-                                  f"{len(found)} tensors, e.g. {sorted(found)[:3]}. Check the model "
-                                  "type, depth and width settings.")
-        is_float, shape, dtype = found[name]
+    missing = next((n for n in expected if n not in found and not _optional(n)), None)
+    extra = sorted(set(found) - set(expected))
+    if missing is None and not extra:
+        mapping = {n: n for n in found}
+    else:
+        mapping, why = _match_by_order(found, expected)
+        if mapping is None:
+            first = (f"tensor '{missing}' (shape {tuple(expected[missing].shape)}) is missing"
+                     if missing is not None else
+                     f"unexpected tensor '{extra[0][:80]}' (shape {tuple(found[extra[0]][1])})")
+            raise _misfit(first, found, expected, why)
+    rank = {n: i for i, n in enumerate(expected)}
+    for fname, name in sorted(mapping.items(), key=lambda fm: rank[fm[1]]):   # the model's order
+        ref = expected[name]
+        is_float, shape, dtype = found[fname]
         if tuple(shape) != tuple(ref.shape):
             raise CheckpointError(f"The checkpoint does not fit this architecture: tensor '{name}' "
                                   f"has shape {tuple(shape)} in the file but "
                                   f"{tuple(ref.shape)} in the model. Check width/depth settings.")
         if ref.is_floating_point() and not is_float:
-            raise CheckpointError(f"The checkpoint's tensor '{name}' holds {dtype} values; the model "
+            raise CheckpointError(f"The checkpoint's tensor '{fname}' holds {dtype} values; the model "
                                   f"expects floating-point weights ({ref.dtype}). Values are never "
                                   "cast silently: export the trained float weights.")
-    extra = sorted(set(found) - set(expected))
-    if extra:
-        raise CheckpointError(f"The checkpoint does not fit this architecture: unexpected tensor "
-                              f"'{extra[0][:80]}' (shape {tuple(found[extra[0]][1])}). Check the "
-                              "model type and depth settings.")
+    return {k: mapping[_strip(k)] for k in raw}
+
+
+def expected_layout(model_spec) -> list[tuple[str, tuple]]:
+    """The tensors a checkpoint for ``model_spec`` (a ModelSpec, or a built ``nn.Module``)
+    must hold: [(name, shape)] in the model's order, BatchNorm counters left out (optional).
+
+    Files with these names load as they are; files whose tensors match these one to one by
+    order and shape load too (e.g. ``0.weight`` for ``1.weight``: no leading Flatten), and the
+    match is reported.
+    """
+    if isinstance(model_spec, nn.Module):
+        model = model_spec
+    else:
+        from .models import build_model
+        try:
+            with torch.device("meta"):
+                model = build_model(model_spec, 0)
+        except Exception:                      # a user builder that cannot run on meta tensors
+            model = build_model(model_spec, 0)
+    return [(n, tuple(t.shape)) for n, t in model.state_dict().items() if not _optional(n)]
 
 
 def _refusal(exc: Exception) -> CheckpointError:
@@ -173,8 +290,14 @@ def read_state_dict(source, model: nn.Module | None = None) -> dict:
     """Read tensors from a path or bytes: safetensors, or a torch file with weights_only=True.
 
     With ``model``, the size, names, shapes and dtypes are checked against it before any
-    tensor data is read.
+    tensor data is read, and the tensors come back under the model's names (matched by
+    order and shape when the file's names differ; see ``expected_layout``).
     """
+    return _read(source, model)[0]
+
+
+def _read(source, model: nn.Module | None) -> tuple[dict, dict]:
+    """(tensors, {name in the file: name in the model}; {} without a model)."""
     path, data = _as_source(source)
     size = _size(path, data)
     limit = _expected_bytes(model) if model is not None else MAX_CHECKPOINT_BYTES
@@ -195,23 +318,33 @@ def read_state_dict(source, model: nn.Module | None = None) -> dict:
     return _read_torch(path, data, model)
 
 
-def _read_safetensors(path, data, header, model) -> dict:
+def _read_safetensors(path, data, header, model) -> tuple[dict, dict]:
     tensors = _header_tensors(header)
+    mapping = None
     if model is not None:
-        _check_against({k: (d in _FLOAT_CODES, s, d) for k, (d, s) in tensors.items()}, model)
+        mapping = _check_against({k: (d in _FLOAT_CODES, s, d) for k, (d, s) in tensors.items()},
+                                 model)
     try:
         if data is not None:
             from safetensors.torch import load
-            return load(data)
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            state = load(data)
+        else:
+            from safetensors import safe_open
+            with safe_open(str(path), framework="pt") as f:
+                state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
         raise CheckpointError(f"The file looks like safetensors but cannot be read "
                               f"({str(exc)[:160]}). It may be truncated; export it again.") from None
+    return _renamed(state, mapping)
 
 
-def _read_torch(path, data, model) -> dict:
+def _renamed(state: dict, mapping: dict | None) -> tuple[dict, dict]:
+    if mapping is None:
+        return state, {}
+    return {mapping[k]: v for k, v in state.items()}, mapping
+
+
+def _read_torch(path, data, model) -> tuple[dict, dict]:
     if not _torch_is_safe():
         raise CheckpointError(
             f"This PyTorch ({torch.__version__}) has published weights_only bypasses "
@@ -237,21 +370,27 @@ def _read_torch(path, data, model) -> dict:
         raise CheckpointError(f"The checkpoint's entry '{bad[:80]}' is a {type(obj[bad]).__name__}, "
                               "not a tensor. Save with torch.save(model.state_dict(), path).")
     if model is not None:
-        _check_against({k: (v.is_floating_point(), tuple(v.shape), str(v.dtype))
-                        for k, v in obj.items()}, model)
-    return obj
+        return _renamed(obj, _check_against({k: (v.is_floating_point(), tuple(v.shape), str(v.dtype))
+                                             for k, v in obj.items()}, model))
+    return obj, {}
 
 
-def load_checkpoint(source, model: nn.Module, *, probe: torch.Tensor | None = None) -> torch.Tensor:
+def load_checkpoint(source, model: nn.Module, *, probe: torch.Tensor | None = None,
+                    renamed: dict | None = None) -> torch.Tensor:
     """Read a checkpoint for ``model``'s architecture and return its flat parameter vector.
 
-    Keys may carry a ``module.`` prefix (DataParallel). BatchNorm buffers, if present, are
-    loaded into ``model``. Size, names, shapes and dtypes are checked before the data is read;
-    values must be finite in the model's dtype, and with ``probe`` (a batch of inputs) the
-    model's outputs must be finite too. Any failure raises ``CheckpointError``.
+    Keys may carry a ``module.`` prefix (DataParallel). Keys named differently from the
+    model's (e.g. a plain ``nn.Sequential`` without the zoo's leading ``Flatten``: ``0.weight``
+    for ``1.weight``) are matched one to one by order and shape where that is unambiguous;
+    pass a dict as ``renamed`` to receive {name in the file: name in the model} for each
+    renamed tensor. BatchNorm buffers, if present, are loaded into ``model``. Size, names,
+    shapes and dtypes are checked before the data is read; values must be finite in the
+    model's dtype, and with ``probe`` (a batch of inputs) the model's outputs must be finite
+    too. Any failure raises ``CheckpointError``.
     """
-    state = read_state_dict(source, model)
-    state = {_strip(k): v for k, v in state.items()}
+    state, mapping = _read(source, model)
+    if renamed is not None:
+        renamed.update({f: m for f, m in mapping.items() if _strip(f) != m})
     expected = model.state_dict()
     cast = {k: v.to(expected[k].dtype) for k, v in state.items()}
     for k, v in cast.items():
@@ -313,4 +452,4 @@ def checkpoint_spec(source) -> dict | None:
 
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_state_dict",
-           "checkpoint_spec", "ParamLayout"]
+           "checkpoint_spec", "expected_layout", "layout_text", "mapping_text", "ParamLayout"]

@@ -66,6 +66,7 @@ class Minimum:
     epochs: int
     key: str
     label: str = ""
+    renamed: tuple = ()          # uploads: (name in the file, name in the model) matched by order
 
     @property
     def name(self) -> str:
@@ -200,7 +201,8 @@ def _meta(m: Minimum) -> dict:
     return {"model": spec_dict(m.model), "data": spec_dict(m.data),
             "train": spec_dict(m.train) if m.train else None, "seed": m.seed,
             "train_loss": m.train_loss, "train_acc": m.train_acc, "test_loss": m.test_loss,
-            "test_acc": m.test_acc, "wall_time": m.wall_time, "epochs": m.epochs, "label": m.label}
+            "test_acc": m.test_acc, "wall_time": m.wall_time, "epochs": m.epochs, "label": m.label,
+            **({"renamed": [list(p) for p in m.renamed]} if m.renamed else {})}
 
 
 def _arrays(m: Minimum) -> dict:
@@ -219,7 +221,8 @@ def minimum_from_entry(entry) -> Minimum:
     return Minimum(ModelSpec(**strip(meta["model"])), DataSpec(**strip(meta["data"])), train,
                    meta["seed"], torch.from_numpy(np.array(entry.arrays["theta"])), buffers,
                    meta["train_loss"], meta["train_acc"], meta["test_loss"], meta["test_acc"],
-                   meta["wall_time"], meta["epochs"], entry.key, meta.get("label", ""))
+                   meta["wall_time"], meta["epochs"], entry.key, meta.get("label", ""),
+                   tuple((str(f), str(t)) for f, t in meta.get("renamed") or ()))
 
 
 def store_minimum(m: Minimum, cache: DiskCache | None = None) -> Minimum:
@@ -359,15 +362,22 @@ def minimum_from_checkpoint(source, model_spec: ModelSpec, data_spec: DataSpec, 
 
     ``source``: a path, bytes, or an upload object with ``getvalue()``. The key is made from
     the specs and the sha256 of the weights (``weights_digest``), not from the file's bytes,
-    so the same weights saved as .pt and as .safetensors give one minimum. Raises
+    so the same weights saved as .pt and as .safetensors give one minimum. Tensors named
+    differently from the model's (a plain ``nn.Sequential`` without the zoo's leading
+    ``Flatten``) are matched by order and shape where unambiguous; ``Minimum.renamed`` lists
+    what was matched (``checkpoints.mapping_text`` writes it as ``0.weight -> 1.weight, ...``)
+    and ``checkpoints.expected_layout(model_spec)`` the names and shapes expected. Raises
     ``CheckpointError`` when the file is refused or its losses on the data are not finite
     (nothing is stored either way; ``store_minimum`` stores an accepted one).
     """
-    from .checkpoints import CheckpointError, load_checkpoint
+    from .checkpoints import CheckpointError, load_checkpoint, mapping_text
     from .data import load_dataset
     ds = load_dataset(data_spec)
     model = build_model(model_spec, 0)
-    theta = load_checkpoint(source, model, probe=ds.X_train[:256])
+    renamed: dict = {}
+    theta = load_checkpoint(source, model, probe=ds.X_train[:256], renamed=renamed)
+    if renamed:
+        log.info("checkpoint tensors matched by order and shape: %s", mapping_text(renamed.items()))
     model.eval()
     stats = evaluate_minimum(model, ds, theta, device)
     if not all(math.isfinite(v) for v in (stats[0], stats[2])):
@@ -378,7 +388,7 @@ def minimum_from_checkpoint(source, model_spec: ModelSpec, data_spec: DataSpec, 
     digest = weights_digest(theta, buffers)
     key = make_key("minimum", upload_payload(model_spec, data_spec, digest))
     return Minimum(model_spec, data_spec, None, -1, theta, buffers, *stats, 0.0, 0, key,
-                   label=f"{label} ({digest[:6]})")
+                   label=f"{label} ({digest[:6]})", renamed=tuple(renamed.items()))
 
 
 def cached_minima(model: ModelSpec, data: DataSpec, cache: DiskCache | None = None) -> list[Minimum]:
