@@ -22,13 +22,16 @@ _EXPORTS = {
     'checkpoints': ('CheckpointError', 'save_checkpoint', 'load_checkpoint'),
     'data': ('Dataset', 'DataNotFoundError', 'load_dataset'),
     'training': ('Minimum', 'TrainingDivergedError', 'TrainingStopped', 'train_minima', 'train_minimum', 'minimum_from_checkpoint', 'cached_minima'),
-    'paths': ('BARRIER_DEFINITIONS', 'PathProfile', 'barrier_metrics', 'linear_path', 'fold_line_path', 'polygonal_path', 'bezier_path', 'path_points', 'fold_line_point'),
+    'paths': ('BARRIER_DEFINITIONS', 'BARRIER_GROUPS', 'PathProfile', 'barrier_metrics', 'linear_path', 'fold_line_path', 'polygonal_path', 'bezier_path', 'path_points', 'fold_line_point'),
     'slices': ('Plane', 'Slice2D', 'plane_slice', 'plane_through', 'three_model_slice', 'random_directions'),
     'center': ('Center', 'CenterSpec', 'center_for_minima', 'find_center'),
     'curves': ('Curve', 'fit_curve'),
     'star': ('StarReport', 'star_report'),
     'geodesic': ('NGDEstimate', 'ShortestPath', 'SliceGeodesic', 'ngd_estimate', 'ngd_upper_bound', 'shortest_path', 'slice_geodesic'),
     'sweeps': ('SweepResult', 'sweep', 'width_sweep'),
+    'permutation': ('PermutationSpec', 'Alignment', 'permutation_spec', 'apply_permutation', 'permute_buffers',
+                    'weight_matching', 'activation_matching', 'repair', 'repair_path', 'aligned_minimum',
+                    'align_pair', 'align_feet', 'compare_star_centers'),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ("theory",)

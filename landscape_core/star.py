@@ -11,6 +11,12 @@ For r feet and a center (paper's Section 5, Table 1 and Figure 5) the report hol
 Every path is one ``Evaluator.evaluate_affine`` call (points evaluated in batches).
 Barrier flavours are labelled as in ``paths.BARRIER_DEFINITIONS``: the paper's raw
 ``max_loss`` / ``min_acc`` and the endpoint-corrected ``barrier_height``.
+
+Modulo permutation: align the feet first (``permutation.align_feet``: every foot to the first
+foot, or MergeMany's iterated alignment to the mean) and fit the center to the aligned feet;
+``star_report(..., align=...)`` records which alignment the feet carry, and
+``permutation.compare_star_centers`` puts the paper's center on raw feet, the center on
+aligned feet and the plain average of aligned feet side by side.
 """
 from __future__ import annotations
 
@@ -126,10 +132,12 @@ def _names(names, n: int, default: str, caller: str, param: str) -> tuple:
     return names
 
 
-@validate_params(n_points=Int(2, 10_000))
+@validate_params(n_points=Int(2, 10_000), align=Options("none", "weight", "activation"),
+                 align_mode=Options("reference", "mean"))
 def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator | None = None,
                 n_points: int = 21, names=None, held_out=None, held_out_names=None,
-                progress: Progress | None = None, force: bool = False) -> StarReport:
+                progress: Progress | None = None, force: bool = False, align: str = "none",
+                align_mode: str = "reference") -> StarReport:
     """Evaluate every segment, fold-line and spoke of a star experiment.
 
     Parameters
@@ -149,6 +157,8 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
     progress : callable(fraction, message), optional
     force : bool, default False
         Run even above the pre-flight limit on path evaluations (``cost.check_star``).
+    align, align_mode : the alignment the given feet carry (recorded, not applied: align them
+        with ``permutation.align_feet``); "none" for raw feet.
 
     Returns
     -------
@@ -191,6 +201,10 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
     if progress is not None:
         progress(1.0, "star report done")
     dist = (feet.double() - theta_c.double()).norm(dim=1).numpy()
-    meta = {"n_points": n_points, "center_lam": getattr(getattr(center, "spec", None), "lam", None)}
+    meta = {"n_points": n_points, "center_lam": getattr(getattr(center, "spec", None), "lam", None),
+            "align": align}
+    if align != "none":
+        from .permutation import describe_align
+        meta["alignment"] = describe_align(align, align_mode)
     return StarReport(names, out["segments"], out["fold_lines"], out["spokes"], out["held_out"],
                       dist, evaluator.bn_policy, meta)

@@ -7,6 +7,12 @@ the Euclidean distance, the straight segment's profile, a center (one per pair w
 distance penalty, as in the paper's NGD runs, or one shared star center), the fold-line's
 profile and the NGD upper bound U (Eq. 8). Each value's rows are one cache entry, so an
 interrupted sweep resumes where it stopped and a finished value is never recomputed.
+
+``align="weight"`` or ``"activation"`` runs the sweep modulo permutation: in "pair" mode the
+second minimum of every pair is aligned to the first (``permutation.aligned_minimum``); in
+"star" mode every foot is aligned to the first foot (``permutation.align_feet``, reference
+mode) before the shared center is fitted. Aligned values are cached under their own keys; the
+default "none" keeps every key and number as before.
 """
 from __future__ import annotations
 
@@ -60,15 +66,21 @@ class SweepResult:
 
 
 def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: str, n_points: int,
-               cache: DiskCache, device, progress: Progress) -> list[dict]:
+               cache: DiskCache, device, progress: Progress, align: str = "none") -> list[dict]:
     ev, _ = evaluators_for(build_model(exp.model), load_dataset(exp.data), device=device,
                            bn_policy=center_spec.bn_policy)
     pairs = list(itertools.combinations(range(len(minima)), 2))
+    if align != "none" and center_mode == "star":
+        from .permutation import align_feet
+        minima = align_feet(minima, align, cache)
     star = center_for_minima(minima, center_spec, cache=cache, device=device) \
         if center_mode == "star" else None
     rows = []
     for k, (i, j) in enumerate(pairs):
         a, b = minima[i], minima[j]
+        if align != "none" and center_mode == "pair":
+            from .permutation import aligned_minimum
+            b = aligned_minimum(a, b, align, cache)
         c = star or center_for_minima([a, b], center_spec, cache=cache, device=device)
         seg = linear_path(a.theta, b.theta, evaluator=ev, n_points=n_points).barriers()
         fold = fold_line_path(a.theta, c.theta, b.theta, evaluator=ev, n_points=n_points).barriers()
@@ -85,15 +97,18 @@ def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: st
             "feet_train_acc": None if a.train_acc is None else (a.train_acc + b.train_acc) / 2,
             "feet_test_acc": None if a.test_acc is None else (a.test_acc + b.test_acc) / 2,
         })
+        if align != "none":
+            rows[-1]["align"] = align
         progress((k + 1) / len(pairs), f"pair {i}-{j}: NGD <= {rows[-1]['ngd_bound']:.4f}")
     return rows
 
 
-@validate_params(center_mode=Options("pair", "star"), n_points=Int(3, 1001))
+@validate_params(center_mode=Options("pair", "star"), n_points=Int(3, 1001),
+                 align=Options("none", "weight", "activation"))
 def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | None = None,
           center_mode: str = "pair", n_points: int = N_POINTS, cache: DiskCache | None = None,
           progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-          device="auto", force: bool = False) -> SweepResult:
+          device="auto", force: bool = False, align: str = "none") -> SweepResult:
     """Run (or resume) a sweep of ``field`` over ``values``.
 
     Parameters
@@ -110,6 +125,8 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
         all minima, every fold-line passes through it (the paper's Table-1 setting).
     force : bool
         Run even above the pre-flight limits (``cost.check_sweep``, ``cost.check_model``).
+    align : {"none", "weight", "activation"}
+        Measure every pair modulo permutation (see the module docstring); named in ``meta``.
     """
     values = tuple(values)
     if not values:
@@ -138,6 +155,8 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
                 progress((n + f) / len(values), f"{field}={v}: {msg}")
         payload = {"exp": spec_dict(exp), "data": exp.data.key_dict(), "center": spec_dict(center_spec),
                    "mode": center_mode, "n_points": n_points, "seeds": list(exp.seed_list)}
+        if align != "none":                      # unaligned keys stay as they were
+            payload["align"] = align
         key = make_key("sweep_point", payload)
 
         def compute(exp=exp, sub=sub):
@@ -147,7 +166,7 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
             if should_stop is not None and should_stop():
                 raise TrainingStopped("sweep stopped; finished values are kept")
             pr = _pair_rows(exp, minima, center_spec, center_mode, n_points, cache, device,
-                            lambda f, m: sub(0.5 + 0.5 * f, m))
+                            lambda f, m: sub(0.5 + 0.5 * f, m), align)
             return {"rows": pr}, {}
         entry = cache.get_or_compute("sweep_point", key, compute, spec=payload)
         rows += [{"value": v, **r} for r in entry.meta["rows"]]
@@ -155,9 +174,18 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
     return SweepResult(field, values, rows, {"base": spec_dict(base), "center_mode": center_mode,
                                              "center_spec": spec_dict(center_spec),
                                              "n_points": n_points, "bn_policy": center_spec.bn_policy,
+                                             "align": align, "alignment": _align_label(align, center_mode),
                                              "center_recipe": describe(center_spec),
                                              "ngd": "upper bound U (Eq. 8) through the fitted center, "
                                                     + describe(center_spec)})
+
+
+def _align_label(align: str, center_mode: str) -> str:
+    if align == "none":
+        return "no alignment (raw minima)"
+    from .permutation import describe_align
+    return describe_align(align, "reference" if center_mode == "star" else None) + (
+        "; the second minimum of each pair aligned to the first" if center_mode == "pair" else "")
 
 
 def width_sweep(base: Experiment, widths, **kwargs) -> SweepResult:
