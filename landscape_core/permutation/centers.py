@@ -46,7 +46,8 @@ def compare_star_centers(minima, method: str, cache: DiskCache | None, spec, *, 
                          test_evaluator=None, mode: str = "reference", n_points: int = 21,
                          fit: bool = True, progress=None, device="auto") -> StarComparison:
     """Fit (or load) both centers and evaluate the three stars (see the module docstring)."""
-    from ..refs import CenterRef, center
+    from ..center import center_for_minima
+    from ..refs import CenterRef, center_is_cached
     from ..star import star_report
     cache = cache or DiskCache()
     minima = list(minima)
@@ -54,12 +55,11 @@ def compare_star_centers(minima, method: str, cache: DiskCache | None, spec, *, 
     refs = {RAW: CenterRef(tuple(m.key for m in minima), spec),
             ALIGNED: CenterRef(tuple(m.key for m in feet), spec)}
     centers = {}
-    for k, (label, ref) in enumerate(refs.items()):
+    for k, ((label, ref), group) in enumerate(zip(refs.items(), (minima, feet))):
         sub = None if progress is None else (lambda f, m, k=k: progress((k + f) / 4, m))
-        c = center(ref, cache, fit=fit, progress=sub, device=device)
-        if c is None:
+        if not fit and not center_is_cached(ref, cache):
             raise ValueError(f"The center ({ref.label()}) is not in the cache; pass fit=True.")
-        centers[label] = c.theta
+        centers[label] = center_for_minima(group, spec, cache=cache, progress=sub, device=device).theta
     centers[AVERAGE] = torch.stack([m.theta for m in feet]).mean(0)
     kw = dict(evaluator=evaluator, test_evaluator=test_evaluator, n_points=n_points)
     reports = {

@@ -1,6 +1,7 @@
 """Reproduce the CPU-sized experiments of Lin, Li, Wu (arXiv 2404.06391) as JSON results.
 
-``python -m landscape_core reproduce {fig3,fig3-sparsity,fig4,table1,table2,all} [--quick]``
+``python -m landscape_core reproduce {fig3,fig3-sparsity,fig4,table1,table2,rebasin-mlp,repair-mlp,
+entezari-width,all} [--quick]``
 (the command is part of the one CLI parser in ``landscape_core.cli``).
 
 - ``plans``: the experiments as data: settings in quick and full mode, and center recipes named
@@ -8,7 +9,8 @@
 - ``runner``: one runner, ``run(name, quick=..., ...)``: resumable (minima, centers, sweep points
   and the finished summary come from the disk cache), writes ``<out_dir>/<name>.json``;
 - ``envelope``: the result envelope (machine, date, wall time) and strict-JSON cleaning;
-- ``figures``, ``tables``: the computations;
+- ``figures``, ``tables``: the computations; ``alignment`` (+ ``alignment_plans``): the
+  modulo-permutation reproductions (Git Re-Basin, REPAIR, Entezari et al.);
 - ``reading``: result files back into dicts and pandas frames for the dashboard and the CLI.
 """
 from __future__ import annotations
@@ -29,7 +31,10 @@ def _runner(name: str):
     return run_one
 
 
-run_fig3, run_fig3_sparsity, run_fig4, run_table1, run_table2 = (_runner(n) for n in PLANS)
+run_fig3, run_fig3_sparsity, run_fig4, run_table1, run_table2 = (
+    _runner(n) for n in ("fig3", "fig3-sparsity", "fig4", "table1", "table2"))
+run_rebasin_mlp, run_repair_mlp, run_entezari_width = (
+    _runner(n) for n in ("rebasin-mlp", "repair-mlp", "entezari-width"))
 EXPERIMENTS = {name: _runner(name) for name in PLANS}
 
 __all__ = [
@@ -38,4 +43,5 @@ __all__ = [
     "load_results", "check_result", "recipe_of_result", "find_table", "experiments", "center_label", "reproduce_tables",
     "other_experiments", "measured_now", "comparison_frame", "first_measured", "headline",
     "run_fig3", "run_fig3_sparsity", "run_fig4", "run_table1", "run_table2",
+    "run_rebasin_mlp", "run_repair_mlp", "run_entezari_width",
 ]

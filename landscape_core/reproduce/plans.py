@@ -172,3 +172,7 @@ TABLE2 = Plan(
     }, tables=True)
 
 PLANS = {p.name: p for p in (FIG3, FIG3_SPARSITY, FIG4, TABLE1, TABLE2)}
+
+from .alignment_plans import ALIGNMENT_PLANS  # noqa: E402  (modulo-permutation reproductions)
+
+PLANS.update(ALIGNMENT_PLANS)

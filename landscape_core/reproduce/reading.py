@@ -212,6 +212,8 @@ def headline(res: dict) -> str:
                          f"{c['segment_min_acc']['paper']}), fold acc {c['fold_min_acc']['ours']:.4f} "
                          f"(paper {c['fold_min_acc']['paper']})")
         return f"{name}: " + "; ".join(parts)
+    if name in ("rebasin-mlp", "repair-mlp", "entezari-width"):
+        return alignment_headline(name, r)
     if name.startswith("table2"):
         parts = []
         for e in r["tradeoff"]:
@@ -219,3 +221,14 @@ def headline(res: dict) -> str:
             parts.append(f"{label}: U={e['ngd_upper_bound']:.4f} acc={e['fold_min_acc']}")
         return f"{name}: " + ", ".join(parts)
     return name
+
+
+def alignment_headline(name: str, r: dict) -> str:
+    """The modulo-permutation reproductions in one line (endpoint-corrected train loss barrier)."""
+    def bars(summary):
+        return ", ".join(f"{v['label']} {v['train_barrier_height']:.3f}" for v in summary.values())
+    if name == "rebasin-mlp":
+        return f"{name}: train loss barrier (endpoint-corrected): {bars(r['summary'])}"
+    if name == "repair-mlp":
+        return f"{name}: " + "; ".join(f"depth {e['depth']}: {bars(e['summary'])}" for e in r["by_depth"])
+    return f"{name}: " + "; ".join(f"width {e['width']}: {bars(e['summary'])}" for e in r["by_width"])

@@ -6,7 +6,7 @@ from typing import Callable
 
 from .._validation import Int, Options, validate_params
 from ..cache import DiskCache
-from . import figures, plans, tables
+from . import alignment, figures, plans, tables
 from .envelope import DEFAULT_OUT, run_envelope
 
 # plan name -> (extra settings known before computing, computation)
@@ -14,6 +14,9 @@ _STEPS: dict[str, tuple[Callable, Callable]] = {
     "fig3": (figures.fig3_extra, figures.fig3),
     "fig3-sparsity": (figures.fig3_sparsity_extra, figures.fig3_sparsity),
     "fig4": (figures.fig4_extra, figures.fig4),
+    "rebasin-mlp": (alignment.rebasin_extra, alignment.rebasin),
+    "repair-mlp": (alignment.repair_depth_extra, alignment.repair_depth),
+    "entezari-width": (alignment.width_extra, alignment.width_trend),
 }
 
 
