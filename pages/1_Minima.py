@@ -4,7 +4,7 @@ import streamlit as st
 st.set_page_config(page_title="Minima · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import figures  # noqa: E402
-from ui import jobs, minima, state, widgets  # noqa: E402
+from ui import defaults, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
@@ -13,23 +13,11 @@ st.title("Minima θ₁, θ₂, …")
 st.markdown("Each minimum is an independent training run from its own seed (initialisation and "
             "data order). Finished minima are stored in the cache one by one, so stopping keeps "
             "everything already trained.")
-ms = minima.minima_set(exp, uploads)
-
 st.subheader("Train")
-if ms.missing_seeds:
-    est = guarded("Cost estimate", jobs.estimate, "training", exp, n_minima=len(ms.missing_seeds))
-    st.markdown(jobs.cost_line(est) + f" Seeds {', '.join(map(str, ms.missing_seeds))}; early "
-                "stopping may shorten it.")
-else:
+ms, _ = defaults.prepare(exp, spec, uploads, "minima", preset=state.selection()["preset"],
+                         center=False, n_min=0)
+if not ms.missing_seeds:
     st.success(f"All {len(exp.seed_list)} minima of this selection are in the cache.")
-c1, c2 = st.columns([3, 1])
-should_stop = jobs.stop_button("minima", c2)
-n_missing = len(ms.missing_seeds)
-label = (f"Train {n_missing} missing minim{'um' if n_missing == 1 else 'a'}" if n_missing
-         else "All minima trained")
-if c1.button(label, key="minima.train", type="primary", disabled=not n_missing):
-    if guarded("Training", minima.train_missing, exp, "minima", should_stop, stop=False) is not None:
-        st.rerun()
 
 st.subheader("Upload checkpoints")
 files = st.file_uploader(

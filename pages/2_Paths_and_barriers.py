@@ -8,31 +8,17 @@ from landscape_core import BARRIER_DEFINITIONS, figures  # noqa: E402
 from landscape_core.checks import center_quality_flag  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDAS, recipe_spec  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
-from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
 root = minima.cache_root()
 st.title("Paths and barriers")
-ms = minima.minima_set(exp, uploads)
-if ms.n < 2:
-    st.info("This page needs at least two minima: train them on the *Minima* page (or the home page).")
-    st.stop()
+ms, _ = defaults.prepare(exp, spec, uploads, "paths", preset=state.selection()["preset"])
 center_ref = CenterRef(ms.keys, spec)              # the star center of all minima, this recipe
 fitted = calls.fitted(center_ref, root) is not None
-
-with st.expander("Center θ* of all minima (needed for fold-lines)", expanded=not fitted):
-    st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
-    if not fitted:
-        est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=spec)
-        st.markdown(jobs.cost_line(est))
-    b1, b2 = st.columns([3, 1])
-    should_stop = jobs.stop_button("paths", b2)
-    if b1.button("Fit the center to all minima" if not fitted else "Center fitted (cached)",
-                 key="paths.fit", disabled=fitted, type="primary"):
-        if guarded("Center finding", calls.fit_center, center_ref, "paths", should_stop,
-                   stop=False) is not None:
-            st.rerun()
+st.caption(f"Center: {center_ref.label()}" + ("" if fitted else " (not fitted yet: press Run above)")
+           + ". Change the recipe in the sidebar; every page uses it.")
 
 c1, c2, c3, c4 = st.columns(4)
 i = c1.selectbox("θᵢ (t = 0)", range(ms.n), format_func=lambda k: ms.names[k], key="paths.i")
@@ -80,7 +66,11 @@ if missing:
     st.markdown(jobs.cost_line(est) + f" Per center; {missing} of {len(lams)} to fit.")
     n1, n2 = st.columns([3, 1])
     ngd_stop = jobs.stop_button("paths_ngd", n2)
-    if n1.button(f"Fit the pair's {missing} NGD center(s), λ ∈ {list(lams)}", key="paths.ngd_fit"):
+    tried = f"paths.ngd_tried.{ms.keys[i]}.{ms.keys[j]}"
+    auto = (missing * est.seconds <= defaults.AUTO_SECONDS and not st.session_state.get(tried)
+            and not defaults.gpu_sized(exp, state.selection()["preset"]))
+    if n1.button(f"Fit the pair's {missing} NGD center(s), λ ∈ {list(lams)}", key="paths.ngd_fit") or auto:
+        st.session_state[tried] = True                     # one automatic try per pair and session
         if guarded("NGD centers", calls.fit_ngd, exp.model, exp.data, ms.keys[i], ms.keys[j], lams,
                    n_points, "paths_ngd", ngd_stop, stop=False) is not None:
             st.rerun()

@@ -5,7 +5,7 @@ st.set_page_config(page_title="Star · Landscape Explorer", page_icon="⛰️", 
 
 from landscape_core import figures  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
-from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
@@ -14,7 +14,8 @@ st.title("Star-shaped connectivity")
 st.markdown("A **center** θ* is fitted to the *feet* θ₁, θ₂, … by minimising the mean loss along the "
             "segments θᵢ — θ* (the paper's Eq. 6–7). Minima left out of the fit (*held-out*) test "
             "whether the same θ* also reaches new minima.")
-ms = minima.minima_set(exp, uploads)
+preset = state.selection()["preset"]
+ms, _ = defaults.prepare(exp, spec, uploads, "star_minima", preset=preset, center=False)
 if ms.n < 2:
     st.info("This page needs at least two minima: train them on the *Minima* page.")
     st.stop()
@@ -31,22 +32,11 @@ feet_keys = tuple(ms.keys[ms.names.index(n)] for n in feet_names)
 held_keys = tuple(ms.keys[ms.names.index(n)] for n in held_names)
 
 center_ref = CenterRef(feet_keys, spec)
-fitted = calls.fitted(center_ref, root) is not None
-with st.expander("Center θ* of the feet", expanded=not fitted):
-    st.caption(f"{center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
-    if not fitted:
-        est = guarded("Cost estimate", jobs.estimate, "center", exp, spec=spec)
-        st.markdown(jobs.cost_line(est))
-    b1, b2 = st.columns([3, 1])
-    should_stop = jobs.stop_button("star", b2)
-    if b1.button("Fit the center" if not fitted else "Center fitted (cached)", key="star.fit",
-                 type="primary", disabled=fitted):
-        if guarded("Center finding", calls.fit_center, center_ref, "star", should_stop,
-                   stop=False) is not None:
-            st.rerun()
-if not fitted:
-    st.info("No center for these feet and this recipe yet: press **Fit the center** above.")
+defaults.prepare(exp, spec, uploads, "star", preset=preset, feet=feet_keys)
+if calls.fitted(center_ref, root) is None:
+    st.info("No center for these feet and this recipe yet: press **Run** above.")
     st.stop()
+st.caption(f"Center: {center_ref.label()}. Change the recipe in the sidebar; every page uses it.")
 
 c1, c2, c3 = st.columns(3)
 n_points = c1.slider("Points per straight piece", 5, 61, N_POINTS, step=2, key="star.n")

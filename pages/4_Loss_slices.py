@@ -1,40 +1,40 @@
 """Loss slices: the plane through three models, or a random filter-normalised plane; geodesics."""
+import math
+
 import pandas as pd
 import streamlit as st
 
 st.set_page_config(page_title="Loss slices · Landscape Explorer", page_icon="⛰️", layout="wide")
 
-from landscape_core import figures  # noqa: E402
+from landscape_core import cost, figures  # noqa: E402
 from landscape_core.geodesic import bottleneck_level, slice_geodesic  # noqa: E402
 from landscape_core.refs import CenterRef  # noqa: E402
-from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
 root = minima.cache_root()
 st.title("Loss slices")
-ms = minima.minima_set(exp, uploads)
-if ms.n < 1:
-    st.info("This page needs trained minima: train them on the *Minima* page.")
-    st.stop()
+ms, _ = defaults.prepare(exp, spec, uploads, "slices", preset=state.selection()["preset"])
 center_ref = calls.fitted(CenterRef(ms.keys, spec), root) if ms.n >= 2 else None
 if center_ref is None:
-    st.caption("The center θ* of all minima with the sidebar's recipe is not fitted yet (fit it on "
-               "*Paths and barriers*); the slice shows minima only.")
+    st.caption("The center θ* of all minima with the sidebar's recipe is not fitted yet; the slice "
+               "shows minima only.")
 else:
     st.caption(f"center θ* = {center_ref.label()}")
 refs = {**dict(zip(ms.names, ms.keys)), **({"center θ*": center_ref} if center_ref else {})}
 names = list(refs)
+MAX_RES = math.isqrt(cost.MAX_SLICE_POINTS)          # the core's limit, not a page's own
 
 modes = ["plane through three models", "random filter-normalised plane around one minimum"]
 mode = st.radio("Plane", modes, horizontal=True, key="slices.mode",
                 index=0 if len(names) >= 3 else 1)
 c1, c2, c3 = st.columns(3)
-resolution = c1.number_input("Resolution (grid points per axis)", 3, 1001, 21, key="slices.res")
+resolution = c1.number_input("Resolution (grid points per axis)", 3, MAX_RES, 21, key="slices.res",
+                             help=f"At most {MAX_RES} × {MAX_RES} = {cost.MAX_SLICE_POINTS:,} points, "
+                                  "the library's pre-flight limit.")
 style = c2.radio("Map", ["heatmap", "contour"], horizontal=True, key="slices.style")
 log_scale = c3.checkbox("log₁₀ loss", True, key="slices.log")
-st.markdown(jobs.cost_line(guarded("Cost estimate", jobs.estimate, "slice", exp, resolution=int(resolution))))
-
 if mode == modes[0]:
     if len(names) < 3:
         st.error("A plane through three models needs three of them (minima or the center θ*).")
@@ -47,16 +47,42 @@ if mode == modes[0]:
     if len(set(chosen)) < 3:
         st.error("Choose three different models.")
         st.stop()
-    res = guarded("Slice", calls.plane_slice, exp.model, exp.data, tuple(refs[n] for n in chosen),
-                  tuple(chosen), tuple(refs.values()), tuple(names), int(resolution), margin, root)
+    current = {"mode": mode, "resolution": int(resolution), "chosen": tuple(chosen), "margin": margin}
 else:
     c1, c2, c3 = st.columns(3)
     origin = c1.selectbox("Minimum at the origin", ms.names, key="slices.origin")
     seed = c2.number_input("Direction seed", 0, 10_000, 0, key="slices.seed")
     span = c3.number_input("Half-width of the square (α, β ∈ [−s, s])", 0.01, 100.0, 1.0,
                            key="slices.span")
-    res = guarded("Slice", calls.random_plane, exp.model, exp.data, refs[origin], origin, int(seed),
-                  float(span), int(resolution), root)
+    current = {"mode": mode, "resolution": int(resolution), "origin": origin, "seed": int(seed),
+               "span": float(span)}
+
+est = guarded("Cost estimate", jobs.estimate, "slice", exp, resolution=int(resolution))
+applied = st.session_state.get("slices.applied")
+if applied is None and est.seconds <= defaults.AUTO_SECONDS:
+    applied = current                                  # first load: cheap defaults at once
+b1, b2 = st.columns([3, 1])
+b2.markdown(jobs.cost_line(est))
+if b1.button("Compute the slice", key="slices.run", type="primary"):
+    applied = current
+if applied is None or any(n not in refs for n in applied.get("chosen", ())) or \
+        applied.get("origin", ms.names[0]) not in ms.names:
+    st.info("Press **Compute the slice** to evaluate the loss on this plane.")
+    st.stop()
+st.session_state["slices.applied"] = applied
+if applied != current:
+    st.caption("The settings above changed: the chart still shows the last computed slice; press "
+               "**Compute the slice** to update it.")
+if applied["mode"] == modes[0]:
+    chosen = list(applied["chosen"])
+    res = guarded("Slice", calls.plane_slice, exp.model, exp.data, tuple(refs[n] for n in chosen),
+                  tuple(chosen), tuple(refs.values()), tuple(names), applied["resolution"],
+                  applied["margin"], root)
+else:
+    origin = applied["origin"]
+    res = guarded("Slice", calls.random_plane, exp.model, exp.data, refs[origin], origin,
+                  applied["seed"], applied["span"], applied["resolution"], root)
+mode = applied["mode"]
 
 sl, points = res["slice"], res["points"]
 shown = [n for n in (chosen if mode == modes[0] else []) if n in ms.names]

@@ -8,7 +8,8 @@ from landscape_core import figures  # noqa: E402
 from landscape_core.checks import center_quality_flag  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDA, NGD_LAMBDAS, describe, recipe_spec  # noqa: E402
 from landscape_core.refs import N_POINTS  # noqa: E402
-from ui import calls, jobs, state, widgets  # noqa: E402
+from landscape_core.config import spec_json as lc_json  # noqa: E402
+from ui import calls, defaults, jobs, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 SWEEP_FIELDS = ("model.width", "model.depth", "model.activation", "model.init_scale",
@@ -20,20 +21,23 @@ st.markdown("For every value of the chosen setting, the selection's minima are t
             "star center with the sidebar's recipe), and for every pair the "
             "**NGD upper bound** U(θ*) = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖ and the barriers are "
             "measured. The paper finds U → 1 as the width grows.")
-defaults = {"model.width": "8,16,32,64", "model.depth": "1,2,3", "model.activation": "relu,tanh,gelu",
+VALUE_DEFAULTS = {"model.width": "8,16,32,64", "model.depth": "1,2,3", "model.activation": "relu,tanh,gelu",
             "model.init_scale": "0.5,1,2", "train.weight_decay": "0,0.0001,0.001",
             "train.lr": "0.001,0.003,0.01", "train.epochs": "5,10,20", "train.batch_size": "32,64,128",
             "data.n_train": "200,400,800"}
 c1, c2, c3 = st.columns([1, 2, 1])
 field = c1.selectbox("Setting to vary", SWEEP_FIELDS, key="sweep.field", format_func=figures.field_label)
-text = c2.text_input("Values (comma-separated)", defaults[field], key=f"sweep.values.{field}")
+text = c2.text_input("Values (comma-separated)", VALUE_DEFAULTS[field], key=f"sweep.values.{field}")
 mode = c3.radio("Centers", ["pair", "star"], horizontal=True, key="sweep.mode",
                 help="pair: one center per pair of minima with the ngd recipe (the paper's NGD runs); "
                      "star: one shared center for all minima with the sidebar's recipe (Table 1).")
-values = guarded("Sweep values", calls.parse_values, exp, field, text)
 if exp.n_minima < 2:
     st.error("A sweep needs at least two minima per value: raise *Number of minima* in the sidebar.")
     st.stop()
+k = st.number_input("Minima per value (the first of the selection's seeds)", 2, int(exp.n_minima),
+                    2, key="sweep.k", help="Each value trains this many minima: k (k − 1) / 2 pairs.")
+exp = exp.replace(n_minima=int(k), seeds=exp.seed_list[:int(k)])
+values = guarded("Sweep values", calls.parse_values, exp, field, text)
 if mode == "pair":
     lam = st.select_slider("λ of the ngd recipe", list(NGD_LAMBDAS), value=NGD_LAMBDA, key="sweep.lam",
                            format_func=lambda v: f"{v:g}",
@@ -49,7 +53,11 @@ st.markdown(jobs.cost_line(est) + " Upper bound: nothing cached.")
 b1, b2 = st.columns([3, 1])
 should_stop = jobs.stop_button("sweep", b2)
 result = calls.stored_sweep(exp, field, values, spec, mode)
-if b1.button("Run or load the sweep", key="sweep.run", type="primary"):
+tried = f"sweep.tried.{hash((lc_json(exp), field, tuple(map(str, values)), spec, mode))}"
+auto = (result is None and est.seconds <= defaults.AUTO_SECONDS and not st.session_state.get(tried)
+        and not defaults.gpu_sized(exp, state.selection()["preset"]))
+if b1.button("Run or load the sweep", key="sweep.run", type="primary") or auto:
+    st.session_state[tried] = True                         # one automatic try per setting
     result = guarded("Sweep", calls.run_sweep, exp, field, values, spec, mode, "sweep", should_stop,
                      stop=False)
 if result is None:

@@ -4,7 +4,8 @@ import streamlit as st
 st.set_page_config(page_title="Theory · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import figures  # noqa: E402
-from ui import calls, jobs, minima, state, widgets  # noqa: E402
+from landscape_core import theory as lc_theory  # noqa: E402
+from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 state.sidebar()
@@ -65,19 +66,28 @@ student = guarded("Student", calls.student_experiment, int(width), int(epochs), 
                       float(init_scale), float(lr))
 norms = calls.student_norms(student, root)
 if norms is None:
-    st.markdown(jobs.cost_line(guarded("Cost estimate", jobs.estimate, "training", student, n_minima=1)))
+    est = guarded("Cost estimate", jobs.estimate, "training", student, n_minima=1)
+    st.markdown(jobs.cost_line(est))
     b1, b2 = st.columns([3, 1])
     should_stop = jobs.stop_button("theory", b2)
-    if b1.button("Train the student", key="theory.train", type="primary"):
+    tried = f"theory.tried.{width}.{epochs}.{optimizer}.{lr}.{init_scale}"
+    auto = est.seconds <= defaults.AUTO_SECONDS and not st.session_state.get(tried)
+    if b1.button("Train the student", key="theory.train", type="primary") or auto:
+        st.session_state[tried] = True
         if guarded("Training", minima.train_missing, student, "theory", should_stop,
                    stop=False) is not None:
             st.rerun()
     st.info("Train the teacher-student preset at this width to see its neuron norms.")
 else:
+    conc = lc_theory.norm_concentration(norms, student.data.teacher_neurons)
+    sparse = conc["neurons_for_90pct"] <= 2 * student.data.teacher_neurons
     fig = figures.neuron_norms_figure(norms, teacher_neurons=student.data.teacher_neurons)
     widgets.chart(fig, "neuron_norms", "theory.norms",
-             caption=f"‖wᵢ‖₂ of the {len(norms)} neurons of one trained student, largest first "
-                     "(the paper's Figure 3, right).",
+             caption=f"‖wᵢ‖₂ of the {len(norms)} neurons of one trained student, largest first. "
+                     f"{conc['neurons_for_90pct']} of {conc['n_neurons']} neurons carry 90% of the "
+                     f"summed norm (M = {student.data.teacher_neurons}): this run is "
+                     f"{'neuron-sparse, as' if sparse else 'dense, unlike'} the SGD solution of the "
+                     "paper's Figure 3 (right). Small initialisations and SGD favour sparse runs.",
              explain="The paper's Figure 3 (right) shows an SGD solution with m = 512 in which a "
                      "few neurons carry the whole function and the rest are close to zero: a "
                      "neuron-sparse minimum, the setting of Theorem 14 in which the NGD tends to 1. "

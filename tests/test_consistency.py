@@ -62,8 +62,7 @@ def test_ngd_of_a_pair_is_one_number(tmp_path, monkeypatch):
     cli = _cli(tmp_path, "ngd", "ngd", "--pair", "0", "1", "--lam", str(LAM))
     (row,) = cli["rows"]
     # 3. the Paths page with its defaults, cache C
-    at = _page("pages/2_Paths_and_barriers.py", tmp_path / "page", monkeypatch)
-    at.button(key="paths.ngd_fit").click().run()
+    at = _page("pages/2_Paths_and_barriers.py", tmp_path / "page", monkeypatch)   # fits at once
     assert not at.exception and not at.error
     fig = json.loads(at.get("plotly_chart")[1].proto.spec)
     lams, bounds = fig["data"][0]["x"], fig["data"][0]["y"]
@@ -92,7 +91,6 @@ def test_fold_line_barrier_is_one_number(tmp_path, monkeypatch):
     assert cli["center_recipe"] == "paper recipe (λ = 0, epochs = 2)"
     # 3. the Paths page with the sidebar's default recipe, cache C
     at = _page("pages/2_Paths_and_barriers.py", tmp_path / "page", monkeypatch, c_epochs=2)
-    at.button(key="paths.fit").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value.set_index("path")
     assert any("paper recipe (λ = 0, epochs = 2)" in cap.value for cap in at.caption)

@@ -71,21 +71,42 @@ def trace_names(fig) -> list:
     return [tr.get("name") for tr in fig["data"]]
 
 
-def test_home_page_shows_a_chart_cold(tmp_path, monkeypatch):
+def test_home_page_shows_figure_1_cold(tmp_path, monkeypatch):
+    """Empty cache, no click: the page trains the minima, fits the center and shows the paper's
+    Figure 1 (segment and fold-line between two minima, loss and accuracy)."""
     at = ok(app("app.py", tmp_path, monkeypatch))
     (fig,) = figs(at)
-    assert len(fig["data"]) == 2 and len(array(fig["data"][0]["y"])) == 21
+    names = trace_names(fig)
+    assert names.count("direct segment") == 2 and names.count("fold-line through θ*") == 2
+    seg = next(t for t in fig["data"] if t["name"] == "direct segment")
+    fold = next(t for t in fig["data"] if t["name"] == "fold-line through θ*")
+    assert len(array(seg["y"])) == 21 and len(array(fold["y"])) == 41      # 21 points per piece
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("t")
-    assert at.button(key="home.train") is not None
-    assert any("Estimated cost" in m.value for m in at.markdown)
+    assert len(list((tmp_path / "minimum").glob("*.safetensors"))) == 3
+    assert len(list((tmp_path / "center").glob("*.safetensors"))) == 1
+    assert any("paper recipe (λ = 0, epochs = 2)" in c.value for c in at.caption)
     assert dict(at.query_params)["preset"] in ("tiny", ["tiny"])
 
 
-def test_minima_train_button_produces_minima(tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["app.py", "pages/1_Minima.py", "pages/2_Paths_and_barriers.py",
+                                  "pages/3_Star.py", "pages/4_Loss_slices.py",
+                                  "pages/5_Geodesic_vs_width.py", "pages/6_Theory.py",
+                                  "pages/7_Paper_reproduction.py"])
+def test_every_page_shows_a_chart_on_first_load(page, tmp_path, monkeypatch):
+    at = ok(app(page, tmp_path / "empty-cache", monkeypatch, epochs=2))
+    assert figs(at), f"{page} shows no chart on an empty cache"
+    assert all(any(len(array(tr.get("z", tr.get("y", [])))) for tr in f["data"]) for f in figs(at))
+
+
+def test_gpu_sized_preset_starts_nothing_by_itself(tmp_path, monkeypatch):
+    at = ok(app("app.py", tmp_path, monkeypatch, preset="cifar-vgg16"))
+    assert not figs(at) and not (tmp_path / "minimum").exists()
+    assert any("sized for a GPU" in w.value for w in at.warning)
+    assert at.button(key="home.prepare").disabled                       # until confirmed
+
+
+def test_minima_page_trains_cheap_minima_at_once(tmp_path, monkeypatch):
     at = ok(app("pages/1_Minima.py", tmp_path, monkeypatch, minima=2, seeds="10,11", epochs=2))
-    assert not at.dataframe and at.info
-    at.button(key="minima.train").click().run()
-    ok(at)
     table = at.dataframe[0].value
     assert len(table) == 2 and {"train loss", "test acc"} <= set(table.columns)
     (fig,) = figs(at)
@@ -178,12 +199,8 @@ def _tiny_minima(root):
 def test_paths_page_fold_line_is_the_recipe_s_center(monkeypatch, trained_cache):
     from landscape_core.recipes import recipe_spec
     at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch, state={"paths.n": 7}))
-    profile, matrix = figs(at)[:2]
+    profile, matrix = figs(at)[0], figs(at)[-1]
     assert trace_names(profile)[0] == "direct segment" and len(array(profile["data"][0]["x"])) == 7
-    assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) == 1
-    at.button(key="paths.fit").click().run()
-    ok(at)
-    profile, matrix = figs(at)[:2]
     fold = next(t for t in profile["data"] if t.get("name") == "fold-line through θ*")
     assert len(array(fold["x"])) == 2 * 7 - 1                 # 7 points per straight piece
     assert len([t for t in matrix["data"] if t["type"] == "heatmap"]) == 2
@@ -202,10 +219,7 @@ def test_paths_page_ngd_tradeoff_quotes_a_named_point(monkeypatch, trained_cache
     from landscape_core.geodesic import ngd_upper_bound
     from landscape_core.recipes import NGD_LAMBDAS, recipe_spec
     at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch, state={"paths.n": 5}))
-    assert not at.metric
-    at.button(key="paths.ngd_fit").click().run()
-    ok(at)
-    fig = figs(at)[1]
+    fig = figs(at)[1]                                      # cheap: fitted on first load
     lams = list(array(fig["data"][0]["x"]))
     assert lams == pytest.approx(list(NGD_LAMBDAS))
     minima = _tiny_minima(trained_cache)
@@ -220,9 +234,7 @@ def test_paths_page_ngd_tradeoff_quotes_a_named_point(monkeypatch, trained_cache
 def test_star_fit_button_produces_center_and_star(monkeypatch, trained_cache):
     at = ok(app("pages/3_Star.py", trained_cache, monkeypatch, state={"star.n": 5}))
     names = at.multiselect(key="star.feet").options
-    at.multiselect(key="star.feet").set_value(names[:2]).run()
-    assert not figs(at) and any("Fit the center" in i.value for i in at.info)
-    at.button(key="star.fit").click().run()
+    at.multiselect(key="star.feet").set_value(names[:2]).run()    # a new center, fitted at once
     ok(at)
     star = next(f for f in figs(at) if "center θ*" in trace_names(f))
     assert "held-out minima" in trace_names(star) and "feet θᵢ (fit the center)" in trace_names(star)
@@ -230,8 +242,7 @@ def test_star_fit_button_produces_center_and_star(monkeypatch, trained_cache):
     table = at.dataframe[0].value.set_index("path")
     assert set(table.index) >= {"direct segment", "fold-line", "spoke", "held-out spoke"}
     assert table.loc["direct segment", "n_paths"] == 1 and table.loc["held-out spoke", "n_paths"] == 1
-    at.run()                                                # the center exists: settings collapse
-    assert not at.expander[0].proto.expanded
+    assert any("θ* of 2 minima, paper recipe" in c.value for c in at.caption)
 
 
 def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
@@ -240,8 +251,13 @@ def test_slices_page_heatmap_shape_and_grid_limit(monkeypatch, trained_cache):
     assert heat["data"][0]["type"] == "heatmap" and array(heat["data"][0]["z"]).shape == (7, 7)
     assert surface["data"][0]["type"] == "surface"
     assert len(at.dataframe[0].value) >= 3                  # anchors and projected models
-    at.number_input(key="slices.res").set_value(500).run()
-    assert not at.exception and any("grid points" in e.value for e in at.error)
+    import math
+    from landscape_core.cost import MAX_SLICE_POINTS
+    assert at.number_input(key="slices.res").max == math.isqrt(MAX_SLICE_POINTS)   # the core's limit
+    at.number_input(key="slices.res").set_value(9).run()   # computes on Run only
+    assert array(figs(at)[0]["data"][0]["z"]).shape == (7, 7)
+    at.button(key="slices.run").click().run()
+    assert array(figs(at)[0]["data"][0]["z"]).shape == (9, 9)
 
 
 def test_slices_random_plane_and_geodesic(monkeypatch, trained_cache):
@@ -250,6 +266,7 @@ def test_slices_random_plane_and_geodesic(monkeypatch, trained_cache):
     # epsilon defaults to 5% above the level that joins the two points, so they are joined
     assert "fast-marching geodesic" in trace_names(figs(at)[0])
     at.radio(key="slices.mode").set_value(at.radio(key="slices.mode").options[1]).run()
+    at.button(key="slices.run").click().run()
     ok(at)
     heat = figs(at)[0]
     assert array(heat["data"][0]["z"]).shape == (9, 9)
@@ -261,9 +278,7 @@ def test_sweep_page_runs_a_small_width_sweep_with_the_ngd_recipe(tmp_path, monke
     at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path, monkeypatch, minima=2, epochs=2,
                 state={"sweep.values.model.width": "6,10"}))
     assert any("ngd recipe (λ = 0.001)" in c.value for c in at.caption)
-    at.button(key="sweep.run").click().run()
-    ok(at)
-    fig = figs(at)[0]
+    fig = figs(at)[0]                                       # cheap: run on first load
     assert fig["layout"]["xaxis"]["title"]["text"] == "width (hidden units)"
     assert list(array(fig["data"][0]["x"])) == [6, 10]
     table = at.dataframe[0].value
@@ -282,10 +297,13 @@ def test_theory_page_bounds_and_student(tmp_path, monkeypatch):
                        "theory.width": 8, "theory.epochs": 3}))
     connect = figs(at)[0]
     assert len(connect["data"]) == 4 and connect["layout"]["yaxis"]["title"]["text"] == "probability"
-    at.button(key="theory.train").click().run()
-    ok(at)
-    norms = figs(at)[-1]
+    norms = figs(at)[-1]                                   # the cheap student is trained at once
     assert norms["data"][0]["type"] == "bar" and len(array(norms["data"][0]["y"])) == 8
+    exp = lc.preset("teacher-student").replace(**{"model.width": 8, "train.epochs": 3, "n_minima": 1,
+                                                  "model.init_scale": 0.5, "train.lr": 3e-3})
+    (m,) = lc.train_minima(exp.model, exp.data, exp.train, seeds=[0], cache=lc.DiskCache(tmp_path))
+    W = m.theta.reshape(8, 4).numpy()                      # first-layer rows, by hand
+    assert sorted(np.linalg.norm(W, axis=1), reverse=True) == pytest.approx(array(norms["data"][0]["y"]))
 
 
 def test_paper_page_tables_reproduce_results_and_upload(tmp_path, monkeypatch):

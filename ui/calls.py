@@ -147,15 +147,6 @@ def barrier_matrices(model: lc.ModelSpec, data: lc.DataSpec, keys: tuple, center
     return out
 
 
-@st.cache_data(max_entries=32, show_spinner="Evaluating the random-init segment…")
-def init_segment(model: lc.ModelSpec, data: lc.DataSpec, n_points: int):
-    """Segment between two random initialisations (seeds 0 and 1)."""
-    a, b = (lc.flatten(lc.build_model(model, s)) for s in (0, 1))
-    with evaluators(model, data) as (tr, te):
-        return lc.linear_path(a, b, evaluator=tr, test_evaluator=te, n_points=n_points,
-                              label="segment between two random inits")
-
-
 # -------------------------------------------------------------------------------------- NGD
 def ngd_fitted_lams(key_i: str, key_j: str, lams: tuple, root: str) -> tuple:
     """The λ of ``lams`` whose NGD-recipe center of the pair is in the cache."""

@@ -92,13 +92,24 @@ def _session_id() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
-def stop_button(page: str, container=None) -> Callable[[], bool]:
+def session_alive() -> Callable[[], bool]:
+    """A callable that turns False once this browser session is gone (tab closed, connection
+    lost), so that work started for it stops instead of running on for nobody."""
+    from streamlit import runtime
+    if not runtime.exists():                       # bare mode (tests, scripts): always alive
+        return lambda: True
+    rt, sid = runtime.Runtime.instance(), _session_id()
+    return lambda: rt.is_active_session(sid)
+
+
+def stop_button(page: str, container=None, *, alive: Callable[[], bool] | None = None) -> Callable[[], bool]:
     """A Stop button for this page; returns ``should_stop`` for the core's long functions.
 
-    Clicking it sets a flag that ``should_stop`` reports; a click during a run also makes
-    Streamlit interrupt the run at its next progress update. Finished results stay cached.
+    ``should_stop`` is True once Stop was clicked or once this session has ended (the tab was
+    closed): long work polls it and stops, keeping what it finished in the cache.
     """
     event = _stop_events().setdefault(f"{_session_id()}:{page}", threading.Event())
+    alive = alive or session_alive()
 
     def on_click():
         event.set()
@@ -107,7 +118,7 @@ def stop_button(page: str, container=None) -> Callable[[], bool]:
                              help="Stop the running computation; finished results are kept.")
     if st.session_state.pop(f"{page}.stopped", False):
         st.warning("Stopped. Everything finished before the stop is kept in the cache.")
-    return event.is_set
+    return lambda: event.is_set() or not alive()
 
 
 def start_job(page: str) -> None:

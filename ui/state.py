@@ -116,14 +116,15 @@ def _init_selection() -> None:
     ss = st.session_state
     if ss.get("sel._ready"):
         return
+    notes = ss.setdefault("sel._notes", [])             # shown on every run, not only the first
     qp = st.query_params.to_dict()
     name = qp.get("preset") or lc.DEFAULT_PRESET
     if name not in lc.PRESETS:
-        st.warning(f"Unknown preset {plain(name)} in the link; using {lc.DEFAULT_PRESET}.")
+        notes.append(f"Unknown preset {plain(name)} in the link; using {lc.DEFAULT_PRESET}.")
         name = lc.DEFAULT_PRESET
     recipe = qp.get("recipe") or BARRIER_RECIPE
     if recipe not in CENTER_RECIPES:
-        st.warning(f"Unknown center recipe {plain(recipe)} in the link; using {BARRIER_RECIPE}.")
+        notes.append(f"Unknown center recipe {plain(recipe)} in the link; using {BARRIER_RECIPE}.")
         recipe = BARRIER_RECIPE
     defaults = _flat(lc.preset(name), name, recipe)
     _load(defaults)
@@ -134,11 +135,11 @@ def _init_selection() -> None:
         try:
             ss[f"sel.{field}"] = kind(float(qp[q])) if kind is int else kind(qp[q])
         except ValueError:
-            st.warning(f"Ignored the link's value for {q}: expected a {kind.__name__}, got "
-                       f"{plain(qp[q][:40])}.")
+            notes.append(f"Ignored the link's value for {q}: expected a {kind.__name__}, got "
+                         f"{plain(qp[q][:40])}.")
     bad = [k for k in str(ss["sel.uploads"]).split(",") if k and not _KEY.match(k)]
     if bad:
-        st.warning(f"Ignored {len(bad)} malformed uploaded-minimum reference(s) in the link.")
+        notes.append(f"Ignored {len(bad)} malformed uploaded-minimum reference(s) in the link.")
         ss["sel.uploads"] = ",".join(k for k in str(ss["sel.uploads"]).split(",") if _KEY.match(k))
     ss["sel._ready"] = True
 
@@ -185,6 +186,8 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
     """Render the selection in the sidebar; return (experiment, center recipe, upload keys)."""
     configure_threads()
     _init_selection()
+    for note in st.session_state.get("sel._notes", []):
+        st.warning(note)
     sb = st.sidebar
     sb.header("Experiment")
     _widget(sb, "selectbox", "preset", "Preset", options=list(lc.PRESETS),
