@@ -145,8 +145,7 @@ def _pairing(pairs: list, found: dict, expected: dict) -> str | None:
         fshape, mshape = tuple(found[f][1]), tuple(expected[m].shape)
         (fmod, flast), (mmod, mlast) = _split(f), _split(m)
         if fshape != mshape or flast != mlast:
-            return (f"tensor #{i + 1} in that order is {f} {fshape} in the file but {m} {mshape} "
-                    "in the architecture")
+            return f"tensor #{i + 1} is {f} {fshape} in the file but {m} {mshape} in the model"
         if fwd.setdefault(fmod, mmod) != mmod or back.setdefault(mmod, fmod) != fmod:
             return f"{f} and {m} would split or merge modules"
     return None
@@ -159,22 +158,22 @@ def _match_by_order(found: dict, expected: dict) -> tuple[dict | None, str]:
     if len(fnames) != len(mnames):
         return None, (f"the file has {len(fnames)} tensors, the architecture {len(mnames)} "
                       "(BatchNorm counters aside)")
-    orders = ((fnames, mnames),                                          # as saved / as built
-              (sorted(fnames, key=_natural), sorted(mnames, key=_natural)))  # by name
+    orders = (("name order", sorted(fnames, key=_natural), sorted(mnames, key=_natural)),
+              ("saved order", fnames, mnames))            # the file's order / the model's order
     valid, why = [], ""
-    for forder, morder in orders:
+    for what, forder, morder in orders:
         pairs = list(zip(forder, morder))
         problem = _pairing(pairs, found, expected)
         if problem is None:
             valid.append(dict(pairs))
         elif not why:
-            why = problem
+            why = f"in {what}, {problem}"
     if not valid:
         return None, why
     if len(valid) == 2 and valid[0] != valid[1]:
         f = next(k for k in valid[0] if valid[0][k] != valid[1][k])
-        return None, (f"the order of the file and the order of the names disagree ({f} -> "
-                      f"{valid[0][f]} or {valid[1][f]}), so the match is ambiguous")
+        return None, (f"the saved order and the name order disagree ({f} -> {valid[0][f]} "
+                      f"or {valid[1][f]}), so the match is ambiguous")
     mapping = valid[0]
     modules = {_split(f)[0]: _split(m)[0] for f, m in mapping.items()}
     for f in found:

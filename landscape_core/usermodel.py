@@ -103,6 +103,9 @@ class UserModel:
             raise UserModelError(
                 f"The builder {self.name} has no parameter '{unknown[0]}' (it takes "
                 f"{_signature_text(fn)}). Add the parameter or drop the argument.")
+        params = self.parameters
+        kwargs = {k: v for k, v in kwargs.items()        # a builder default given again: one key
+                  if k not in params or not _same(v, params[k].default)}
         if width is None:
             width = (self.default_width or base.width) if self.takes_width else ModelSpec.width
         elif not self.takes_width and width != ModelSpec.width:
@@ -117,6 +120,15 @@ class UserModel:
         the data, the training recipe and the number of minima are the preset's."""
         exp = preset(base) if isinstance(base, str) else base
         return dataclasses.replace(exp, model=self.spec(exp.model, width=width, **kwargs))
+
+
+def _same(value, default) -> bool:
+    if default is inspect.Parameter.empty:
+        return False
+    try:
+        return UserBuilder("0" * 64, "f", (("v", value),)) == UserBuilder("0" * 64, "f", (("v", default),))
+    except ValueError:
+        return False
 
 
 def _accepts(fn: Callable, name: str) -> bool:

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--cache-dir", help="cache folder (default ./cache or $LANDSCAPE_CACHE_DIR)")
         sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--model-file", metavar="PATH.py[:FUNCTION]",
+                        help="your own architecture: the builder FUNCTION (default build) of this "
+                             "Python file replaces the preset's model; the file is run")
+        sp.add_argument("--model-arg", action="append", metavar="NAME=VALUE",
+                        help="an extra keyword argument of the --model-file builder, e.g. blocks=2")
 
     def center_opts(sp, default, lam=True):
         sp.add_argument("--recipe", choices=list(recipes.CENTER_RECIPES), default=default,

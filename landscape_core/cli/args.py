@@ -119,7 +119,7 @@ def experiment_from_args(args):
     that still does not fit the data is refused with a message that names both shapes.
     """
     from ..config import preset
-    exp = preset(args.preset)
+    exp = _with_user_model(preset(args.preset), args)
     changes = {}
     for item in args.set or []:
         if "=" not in item:
@@ -140,6 +140,25 @@ def experiment_from_args(args):
     exp = exp.replace(**changes)
     _check_fits(exp)
     return exp
+
+
+def _with_user_model(exp, args):
+    """``exp`` with its model replaced by the builder of ``--model-file`` (with ``--model-arg``
+    keywords); ``exp`` itself without --model-file."""
+    target = getattr(args, "model_file", None)
+    items = getattr(args, "model_arg", None) or []
+    if not target:
+        if items:
+            raise CLIError("--model-arg needs --model-file (the builder it is passed to).")
+        return exp
+    from ..usermodel import load_user_model, parse_target
+    kwargs = {}
+    for item in items:
+        name, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or not name.isidentifier():
+            raise CLIError(f"--model-arg expects name=value (e.g. blocks=2). Got {item!r}.")
+        kwargs[name] = _parse_value(value)
+    return load_user_model(*parse_target(target)).experiment(exp, **kwargs)
 
 
 def _check_fits(exp) -> None:
