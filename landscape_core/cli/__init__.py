@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--lr", type=_positive_finite("a learning rate"), help="center learning rate (recipe change)")
         sp.add_argument("--center-seed", type=_int_at_least(0, "a seed"))
 
+    def align(sp, repair=False):
+        sp.add_argument("--align", choices=["none", "weight", "activation"], default="none",
+                        help="measure modulo permutation: align minima first by weight matching or "
+                             "activation matching (Git Re-Basin); default none")
+        if repair:
+            sp.add_argument("--repair", action="store_true",
+                            help="REPAIR the segment (Jordan et al.): reset each unit's statistics at "
+                                 "every point (BatchNorm nets: the recompute policy is the reset)")
+
     def n_points(sp):
         sp.add_argument("--n-points", type=_int_at_least(2, "a number of points per piece"), default=N_POINTS,
                         help=f"points per straight piece (default {N_POINTS})")
@@ -89,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pair", type=_INDEX, nargs=2, default=[0, 1])
     sp.add_argument("--kind", choices=["segment", "fold_line"], default="segment")
     n_points(sp)
+    align(sp, repair=True)
     sp = base("slice", cmd_slice, "2-D loss slice through three minima or a random plane")
     common(sp)
     sp.add_argument("--models", type=_INDEX, nargs=3, default=[0, 1, 2])
@@ -100,10 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = base("center", cmd_center, "fit a star center for all minima")
     common(sp)
     center_opts(sp, recipes.BARRIER_RECIPE)
+    align(sp)
     sp = base("star", cmd_star, "star connectivity report (paper's Table 1)")
     common(sp)
     center_opts(sp, recipes.BARRIER_RECIPE)
     n_points(sp)
+    align(sp)
     sp = base("ngd", cmd_ngd, "NGD upper bound of a pair against lambda (paper's Table 2)")
     common(sp)
     center_opts(sp, recipes.NGD_RECIPE, lam=False)
@@ -111,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"one lambda instead of the trade-off over {list(recipes.NGD_LAMBDAS)}")
     sp.add_argument("--pair", type=_INDEX, nargs=2, default=[0, 1])
     n_points(sp)
+    align(sp)
     sp = base("sweep", cmd_sweep, "NGD, distances and barriers as one setting varies")
     common(sp)
     center_opts(sp, recipes.NGD_RECIPE)
     sp.add_argument("--field", default="model.width", help="e.g. model.width, model.depth")
     sp.add_argument("--values", nargs="+", required=True)
     n_points(sp)
+    align(sp)
     sp = base("reproduce", cmd_reproduce, "reproduce the paper's figures and tables (docs/reproduction.md)")
     from ..reproduce.plans import PLANS, TABLE_SETTINGS
     sp.add_argument("experiment", choices=list(PLANS) + ["all"])

@@ -88,6 +88,8 @@ def _caption(p: dict) -> str:
     if "bn_policy" in p:
         parts.append(f"BatchNorm {p['bn_policy']}")
     parts.append("barrier = max train loss / min train accuracy along the path (Lin et al.)")
+    if p.get("align", "none") != "none":
+        parts.append(p["alignment"])
     return "; ".join(parts)
 
 
@@ -119,11 +121,34 @@ def _fit_center(args, minima, spec, label="center"):
                  device=args.device), ref
 
 
+def _aligned(args, minima, first=0):
+    """(minima aligned to minima[first] by --align, provenance fields); unchanged for none."""
+    method = getattr(args, "align", "none")
+    if method == "none":
+        return list(minima), {"align": "none"}
+    from ..permutation import align_feet, describe_align
+    order = [first] + [i for i in range(len(minima)) if i != first]
+    feet = align_feet([minima[i] for i in order], method, _cache(args))
+    out = [None] * len(minima)
+    for i, m in zip(order, feet):
+        out[i] = m
+    return out, {"align": method, "alignment": describe_align(method, "reference"),
+                 "aligned_to": minima[first].name}
+
+
 def cmd_path(args):
     from ..paths import fold_line_path, linear_path
     exp = experiment_from_args(args)
     minima = _minima(exp, args, need=2)
     a, b = _pick(minima, args.pair)
+    if getattr(args, "repair", False) and args.kind != "segment":
+        raise CLIError("--repair applies to --kind segment (REPAIR corrects points of a straight "
+                       "segment); drop --repair or use --kind segment.")
+    if getattr(args, "align", "none") != "none":
+        minima, align_prov = _aligned(args, minima, args.pair[0])
+        a, b = _pick(minima, args.pair)
+    else:
+        align_prov = {"align": "none"}
     spec = _center_spec(args) if args.kind == "fold_line" else None
     ev, tev, _ = _evaluators(exp, args.device, spec.bn_policy if spec else "recompute")
     prog = _progress("path", args.quiet)
@@ -133,9 +158,18 @@ def cmd_path(args):
         prof = _call(args, fold_line_path, a.theta, c.theta, b.theta, evaluator=ev, test_evaluator=tev,
                      n_points=args.n_points, progress=prog)
         extra["center"] = ref.label()
+    elif getattr(args, "repair", False):
+        from ..data import load_dataset
+        from ..models import build_model
+        from ..permutation import repair_path
+        X = load_dataset(exp.data).X_train[:5000]
+        prof = repair_path(build_model(exp.model), a.theta, b.theta, X, evaluator=ev, test_evaluator=tev,
+                           n_points=args.n_points)
+        extra["repair"] = prof.meta["repair"]
     else:
         prof = _call(args, linear_path, a.theta, b.theta, evaluator=ev, test_evaluator=tev,
                      n_points=args.n_points, progress=prog)
+    extra.update(align_prov)
     prov = provenance(spec, bn_policy=prof.bn_policy, n_points=args.n_points, **extra)
     bars = {"train": prof.barriers("train"), "test": prof.barriers("test")}
     print(json.dumps({"kind": prof.kind, "pair": args.pair, "length": prof.length,
@@ -172,11 +206,13 @@ def cmd_slice(args):
 
 def cmd_center(args):
     exp = experiment_from_args(args)
-    minima = _minima(exp, args, need=2)
+    minima, align_prov = _aligned(args, _minima(exp, args, need=2))
     spec = _center_spec(args)
     c, ref = _fit_center(args, minima, spec)
-    prov = provenance(spec, center=ref.label(), center_key=ref.key)
+    prov = provenance(spec, center=ref.label(), center_key=ref.key, **align_prov)
     print(f"{ref.label()}: distances to feet {np.round(c.distances, 4).tolist()}, {c.wall_time:.1f} s")
+    if align_prov["align"] != "none":
+        print(f"feet modulo permutation: {align_prov['alignment']}")
     write_output(args.out, {"theta": c.theta.numpy(), "history": c.history},
                  {"distances": c.distances.tolist(), **prov})
 
@@ -184,14 +220,15 @@ def cmd_center(args):
 def cmd_star(args):
     from ..star import star_report
     exp = experiment_from_args(args)
-    minima = _minima(exp, args, need=2)
+    minima, align_prov = _aligned(args, _minima(exp, args, need=2))
     spec = _center_spec(args)
     c, ref = _fit_center(args, minima, spec)
     ev, tev, _ = _evaluators(exp, args.device, spec.bn_policy)
     rep = _call(args, star_report, [m.theta for m in minima], c.theta, evaluator=ev, test_evaluator=tev,
                 n_points=args.n_points, names=[m.name for m in minima],
-                progress=_progress("star", args.quiet))
-    prov = provenance(spec, bn_policy=rep.bn_policy, n_points=args.n_points, center=ref.label())
+                progress=_progress("star", args.quiet), align=align_prov["align"])
+    prov = provenance(spec, bn_policy=rep.bn_policy, n_points=args.n_points, center=ref.label(),
+                      **align_prov)
     rows = rep.table()
     for r in rows:
         print(json.dumps({**r, "center_recipe": prov["center_recipe"]}, default=float, ensure_ascii=False))
@@ -213,7 +250,7 @@ def cmd_ngd(args):
     ev, _, _ = _evaluators(exp, args.device, spec.bn_policy)
     trade = _call(args, ngd_tradeoff, a, b, evaluator=ev, cache=_cache(args), lams=lams,
                   recipe=args.recipe, n_points=args.n_points, device=args.device,
-                  progress=_progress("ngd", args.quiet), **changes)
+                  progress=_progress("ngd", args.quiet), align=args.align, **changes)
     for k, r in enumerate(trade.rows):
         acc = "" if r["fold_min_acc"] is None else f", fold-line min train acc {r['fold_min_acc']:.4f}"
         mark = "  <- quoted" if k == trade.quoted else ""
@@ -223,7 +260,8 @@ def cmd_ngd(args):
                  if r.get("flag") else ""))
     print(trade.caption())
     prov = provenance(spec, bn_policy=trade.bn_policy, n_points=args.n_points,
-                      lambdas=list(lams), quote_rule=trade.rule)
+                      lambdas=list(lams), quote_rule=trade.rule, align=trade.align,
+                      **({"alignment": trade.meta["alignment"]} if trade.align != "none" else {}))
     prov.pop("lam")
     write_output(args.out, {}, {"pair": args.pair, "rows": trade.rows, "quoted": trade.quoted,
                                 "caption": trade.caption(), **prov})
@@ -245,8 +283,10 @@ def cmd_sweep(args):
                        f"{exp.n_minima}. Raise it with --set n_minima=2.")
     spec = _center_spec(args)
     res = _call(args, sweep, exp, args.field, values, center_spec=spec, n_points=args.n_points,
-                cache=_cache(args), progress=_progress("sweep", args.quiet), device=args.device)
-    prov = provenance(spec, bn_policy=spec.bn_policy, n_points=args.n_points)
+                cache=_cache(args), progress=_progress("sweep", args.quiet), device=args.device,
+                align=args.align)
+    prov = provenance(spec, bn_policy=spec.bn_policy, n_points=args.n_points, align=args.align,
+                      **({"alignment": res.meta["alignment"]} if args.align != "none" else {}))
     for row in res.summary():
         print(json.dumps({**row, "center_recipe": prov["center_recipe"]}, default=float, ensure_ascii=False))
     print(_caption(prov), file=sys.stderr)
