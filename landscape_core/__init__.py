@@ -14,12 +14,13 @@ __version__ = "0.1.0"
 
 # module -> the public names it defines (everything ``from landscape_core import ...`` offers)
 _EXPORTS = {
-    'config': ('DataSpec', 'ModelSpec', 'TrainSpec', 'Experiment', 'PRESETS', 'DEFAULT_PRESET', 'preset', 'spec_dict', 'spec_json'),
+    'config': ('DataSpec', 'ModelSpec', 'TrainSpec', 'Experiment', 'PRESETS', 'DEFAULT_PRESET', 'preset', 'spec_dict', 'spec_json', 'UserBuilder'),
     'models': ('build_model', 'count_parameters', 'has_batch_norm'),
     'params': ('ParamLayout', 'flatten', 'unflatten', 'recompute_bn_stats'),
     'evaluate': ('Evaluator', 'EvalResult', 'resolve_device'),
     'cache': ('DiskCache',),
-    'checkpoints': ('CheckpointError', 'save_checkpoint', 'load_checkpoint'),
+    'checkpoints': ('CheckpointError', 'save_checkpoint', 'load_checkpoint', 'expected_layout'),
+    'usermodel': ('UserModel', 'UserModelError', 'load_user_model', 'user_model'),
     'data': ('Dataset', 'DataNotFoundError', 'load_dataset'),
     'training': ('Minimum', 'TrainingDivergedError', 'TrainingStopped', 'train_minima', 'train_minimum', 'minimum_from_checkpoint', 'cached_minima'),
     'paths': ('BARRIER_DEFINITIONS', 'BARRIER_GROUPS', 'PathProfile', 'barrier_metrics', 'linear_path', 'fold_line_path', 'polygonal_path', 'bezier_path', 'path_points', 'fold_line_point'),

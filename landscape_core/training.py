@@ -216,13 +216,12 @@ def minimum_from_entry(entry) -> Minimum:
     meta = entry.meta
     strip = lambda d: {k: v for k, v in d.items() if k != "__type__"}
     train = TrainSpec(**strip(meta["train"])) if meta.get("train") else None
-    buffers = {k[7:]: torch.from_numpy(np.array(v)) for k, v in entry.arrays.items()
-               if k.startswith("buffer.")}
+    buffers = {k[7:]: torch.from_numpy(np.array(v)) for k, v in entry.arrays.items() if k[:7] == "buffer."}
     return Minimum(ModelSpec(**strip(meta["model"])), DataSpec(**strip(meta["data"])), train,
                    meta["seed"], torch.from_numpy(np.array(entry.arrays["theta"])), buffers,
                    meta["train_loss"], meta["train_acc"], meta["test_loss"], meta["test_acc"],
                    meta["wall_time"], meta["epochs"], entry.key, meta.get("label", ""),
-                   tuple((str(f), str(t)) for f, t in meta.get("renamed") or ()))
+                   tuple(map(tuple, meta.get("renamed") or ())))
 
 
 def store_minimum(m: Minimum, cache: DiskCache | None = None) -> Minimum:
@@ -348,8 +347,7 @@ def _target_reached(model, ds, train: TrainSpec, dev) -> bool:
 def evaluate_minimum(model, ds, theta: torch.Tensor, dev="auto", *, train_only: bool = False) -> tuple:
     """(train_loss, train_acc, test_loss, test_acc) with the model's own BN buffers."""
     out = []
-    sets = ((ds.X_train, ds.y_train),) if train_only else ((ds.X_train, ds.y_train),
-                                                          (ds.X_test, ds.y_test))
+    sets = ((ds.X_train, ds.y_train), (ds.X_test, ds.y_test))[:1 if train_only else 2]
     for X, y in sets:
         r = Evaluator(model, X, y, loss=ds.loss, device=dev, bn_policy="eval").evaluate(theta)
         out += [float(r.loss[0]), None if r.accuracy is None else float(r.accuracy[0])]
@@ -362,22 +360,15 @@ def minimum_from_checkpoint(source, model_spec: ModelSpec, data_spec: DataSpec, 
 
     ``source``: a path, bytes, or an upload object with ``getvalue()``. The key is made from
     the specs and the sha256 of the weights (``weights_digest``), not from the file's bytes,
-    so the same weights saved as .pt and as .safetensors give one minimum. Tensors named
-    differently from the model's (a plain ``nn.Sequential`` without the zoo's leading
-    ``Flatten``) are matched by order and shape where unambiguous; ``Minimum.renamed`` lists
-    what was matched (``checkpoints.mapping_text`` writes it as ``0.weight -> 1.weight, ...``)
-    and ``checkpoints.expected_layout(model_spec)`` the names and shapes expected. Raises
-    ``CheckpointError`` when the file is refused or its losses on the data are not finite
-    (nothing is stored either way; ``store_minimum`` stores an accepted one).
+    so the same weights saved as .pt and as .safetensors give one minimum; tensors matched by
+    order and shape (``keylayout``) are in ``Minimum.renamed``. ``CheckpointError`` when the file
+    is refused or its losses are not finite (nothing is stored; ``store_minimum`` stores one).
     """
-    from .checkpoints import CheckpointError, load_checkpoint, mapping_text
+    from .checkpoints import CheckpointError, load_checkpoint
     from .data import load_dataset
     ds = load_dataset(data_spec)
     model = build_model(model_spec, 0)
-    renamed: dict = {}
-    theta = load_checkpoint(source, model, probe=ds.X_train[:256], renamed=renamed)
-    if renamed:
-        log.info("checkpoint tensors matched by order and shape: %s", mapping_text(renamed.items()))
+    theta = load_checkpoint(source, model, probe=ds.X_train[:256], renamed=(renamed := {}))
     model.eval()
     stats = evaluate_minimum(model, ds, theta, device)
     if not all(math.isfinite(v) for v in (stats[0], stats[2])):
