@@ -4,8 +4,9 @@ One Streamlit server per module (free port, private ``LANDSCAPE_CACHE_DIR``), on
 chromium through Playwright (``executable_path=/usr/bin/chromium``; ``playwright install`` is
 never used). Every page is opened on the "tiny" preset through the URL (``?preset=tiny``);
 the test waits until Streamlit has finished the script run, checks that no exception or error
-box is shown and that every Plotly chart holds data. In between it clicks through the main
-flow: train the minima (Minima), fit the center (Star), read the heatmap (Loss slices).
+box is shown and that every Plotly chart holds data. The cold home page computes the paper's
+Figure 1 without a click; the main flow then reads Minima, Star and Loss slices; a closed tab
+stops the work it started.
 
 Full-page screenshots go to ``test-artifacts/screenshots/<page>.png`` (git-ignored), the
 server's log to ``test-artifacts/browser-server.log``.
@@ -44,13 +45,15 @@ TRAIN_WAIT_MS = 300_000            # training the tiny preset's three minima (se
 PAGES = {
     "app": ("", 1),
     "Minima": ("Minima", 1),
-    "Paths_and_barriers": ("Paths_and_barriers", 2),
+    "Paths_and_barriers": ("Paths_and_barriers", 3),
     "Star": ("Star", 3),
     "Loss_slices": ("Loss_slices", 2),
-    "Geodesic_vs_width": ("Geodesic_vs_width", 0),   # charts only after the sweep button
-    "Theory": ("Theory", 2),                          # the third needs a trained student
-    "Paper_reproduction": ("Paper_reproduction", 1),
+    "Geodesic_vs_width": ("Geodesic_vs_width", 4),   # a cheap default sweep runs at once
+    "Theory": ("Theory", 3),
+    "Paper_reproduction": ("Paper_reproduction", 3),  # tables' figure, Figures 3 and 4 (results/)
 }
+
+SERVER: dict = {}                  # the running server's private cache folder
 
 # Counts finished script runs: every change of stApp's script state away from "running".
 INIT_JS = """
@@ -148,8 +151,8 @@ def server(tmp_path_factory):
     _require_browser()
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    env = {**os.environ, "LANDSCAPE_CACHE_DIR": str(tmp_path_factory.mktemp("browser-cache")),
-           "PYTHONUNBUFFERED": "1"}
+    SERVER["cache"] = tmp_path_factory.mktemp("browser-cache")
+    env = {**os.environ, "LANDSCAPE_CACHE_DIR": str(SERVER["cache"]), "PYTHONUNBUFFERED": "1"}
     log_path = ARTIFACTS / "browser-server.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
@@ -282,17 +285,25 @@ def text(page) -> str:
 
 
 # --------------------------------------------------------------------------------------- tests
-def test_home_page_before_training(server, page):
-    """Cold cache: the home page already shows a chart (segment between two random inits)."""
-    open_page(page, server, "app")
+def test_cold_home_page_shows_figure_1(server, page):
+    """Empty cache, no click: the home page trains the minima, fits the center and shows the
+    paper's Figure 1 (segment and fold-line, loss and accuracy)."""
+    start = time.monotonic()
+    page.goto(f"{server}/{QUERY}", wait_until="domcontentloaded")
+    wait_idle(page, timeout=TRAIN_WAIT_MS)
+    found = wait_charts(page, 1, timeout=TRAIN_WAIT_MS)
+    seconds = time.monotonic() - start
+    screenshot(page, "app-cold")
+    assert_no_errors(page, "app")
     assert "preset=tiny" in page.url
     assert page.locator('[data-testid="stSidebar"]').get_by_text("Test/teaching preset").count()
-    found = wait_charts(page, 1)
-    screenshot(page, "app-cold")
-    assert all(c["has_data"] for c in found), found
-    assert "random initialisations" in text(page)
-    traces = found[0]["traces"]
-    assert traces and all(t["x"] == 21 and t["y"] == 21 for t in traces), traces
+    names = [t["name"] for t in found[0]["traces"]]
+    assert "direct segment" in names and "fold-line through θ*" in names, names
+    seg = next(t for t in found[0]["traces"] if t["name"] == "direct segment")
+    fold = next(t for t in found[0]["traces"] if t["name"] == "fold-line through θ*")
+    assert seg["x"] == 21 and fold["x"] == 41, found
+    assert "paper recipe (λ = 0)" in text(page)
+    print(f"cold home page: Figure 1 after {seconds:.1f} s")
 
 
 @pytest.fixture(scope="module")
@@ -300,8 +311,6 @@ def flow(server, page):
     """Click through Minima (train), Star (fit the center) and Loss slices; what each showed."""
     seen = {}
     open_page(page, server, "Minima")
-    seen["minima_before"] = text(page)
-    click(page, "minima.train", timeout=TRAIN_WAIT_MS)
     table = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]').first
     table.wait_for(state="visible")
     assert_no_errors(page, "Minima")
@@ -311,9 +320,6 @@ def flow(server, page):
     screenshot(page, "flow-1-minima-trained")
 
     open_page(page, server, "Star")
-    seen["star_before"] = text(page)
-    seen["star_charts_before"] = charts(page)
-    click(page, "star.fit", timeout=TRAIN_WAIT_MS)
     assert_no_errors(page, "Star")
     seen["star"] = wait_charts(page, 1, ".st-key-star-diagram-chart")
     seen["star_after"] = text(page)
@@ -327,14 +333,12 @@ def flow(server, page):
 
 
 def test_train_star_slice_flow(flow):
-    """Minima: train -> table and distances; Star: fit the center -> star chart; Loss slices:
-    the heatmap through θ₁, θ₂ and θ* on the default 21 x 21 grid."""
-    assert "No minima yet" in flow["minima_before"]
+    """Minima: table and distances; Star: the center of all minima (the one the home page
+    fitted, named by its recipe); Loss slices: the heatmap through θ₁, θ₂ and θ* (21 x 21)."""
     assert "All 3 minima of this selection are in the cache" in flow["minima_after"]
     assert flow["table_rows"] == "4", flow["table_rows"]          # header + one row per minimum
     assert flow["distances"][0]["traces"][0]["z"] == [3, 3], flow["distances"]
 
-    assert "Fit the center" in flow["star_before"] and not flow["star_charts_before"]
     assert "θ* of 3 minima, paper recipe (λ = 0)" in flow["star_after"]      # its recipe beside it
     assert flow["star"][0]["has_data"], flow["star"]
 
@@ -359,7 +363,7 @@ def test_page_renders(server, page, flow, name):
     assert not empty, f"{name}: charts without data: {empty}"
     assert_no_errors(page, name)
     if name == "Geodesic_vs_width":
-        assert "Run or load the sweep" in text(page)
+        assert "ngd recipe (λ = 0.001)" in text(page)
 
 
 def test_sweep_page_runs_a_small_sweep(server, page, flow):
@@ -378,3 +382,28 @@ def test_sweep_page_runs_a_small_sweep(server, page, flow):
     found = wait_charts(page, 4)
     screenshot(page, "Geodesic_vs_width-after-sweep")
     assert all(c["has_data"] for c in found), found
+
+
+def test_closing_the_tab_stops_its_work(server, browser):
+    """A long training started from a tab stops when the tab is closed (it would otherwise run
+    on for nobody): the server logs why, and no minimum of that run is stored."""
+    log_path = ARTIFACTS / "browser-server.log"
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(INIT_JS)
+    tab = context.new_page()
+    stored = lambda: len(list((SERVER["cache"] / "minimum").glob("*.safetensors")))
+    before = stored()
+    seeds = "61,62"                                   # 60,000 epochs each: minutes of work
+    tab.goto(f"{server}/Minima{QUERY}&minima=2&seeds={seeds}&epochs=60000",
+             wait_until="domcontentloaded")
+    wait_idle(tab)
+    tab.locator(".st-key-minima-prepare button").click()
+    tab.wait_for_selector('[data-testid="stProgress"]', timeout=WAIT_MS)
+    context.close()                                   # the tab goes away mid-run
+    deadline = time.monotonic() + 60
+    while "browser session" not in _tail(log_path, 200) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "ended: stopping its work on page minima_prepare" in _tail(log_path, 200), _tail(log_path)
+    time.sleep(2)
+    assert stored() == before                         # nothing half-trained was stored
+    assert "Traceback" not in _tail(log_path, 200)

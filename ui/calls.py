@@ -379,3 +379,20 @@ def reproduction_results(upload) -> tuple[dict, str]:
         return reproduce.check_result(data), "an uploaded file"
     folder = Path(reproduce.DEFAULT_OUT)
     return reproduce.load_results(folder), str(folder.resolve())
+
+
+def ngd_width_series(result: dict) -> tuple[list, dict, dict]:
+    """(widths, {label: (means, stds)}, {label: (x, y) per pair}) of a Figure 3 / Figure 4 result
+    written by the reproduce command (its ``ngd_vs_width`` rows per lambda)."""
+    rows_by_lam = (result.get("results") or {}).get("ngd_vs_width") or {}
+    widths = sorted({int(r["width"]) for rows in rows_by_lam.values() for r in rows})
+    series, points = {}, {}
+    for lam, rows in rows_by_lam.items():
+        label = f"U(θ*), λ = {float(lam):g}"
+        by_w = {int(r["width"]): r for r in rows}
+        series[label] = ([by_w[w].get("ngd_bound_mean") if w in by_w else None for w in widths],
+                         [by_w[w].get("ngd_bound_std") if w in by_w else None for w in widths])
+        per = [(w, u) for w in widths if w in by_w
+               for u in by_w[w].get("ngd_bound_per_pair") or by_w[w].get("ngd_bound_per_run") or []]
+        points[label] = ([p[0] for p in per], [p[1] for p in per])
+    return widths, series, points

@@ -6,6 +6,7 @@ this module caches the timing probe per server, renders estimates, and feeds the
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, Sequence
@@ -17,6 +18,7 @@ from landscape_core import cost
 from landscape_core.evaluate import resolve_device
 
 
+log = logging.getLogger("landscape_explorer.ui")
 configure_threads = cost.configure_threads
 device_label = cost.device_label
 
@@ -118,7 +120,18 @@ def stop_button(page: str, container=None, *, alive: Callable[[], bool] | None =
                              help="Stop the running computation; finished results are kept.")
     if st.session_state.pop(f"{page}.stopped", False):
         st.warning("Stopped. Everything finished before the stop is kept in the cache.")
-    return lambda: event.is_set() or not alive()
+    said = []
+
+    def should_stop() -> bool:
+        if event.is_set():
+            return True
+        if alive():
+            return False
+        if not said:                                       # once: the server log says why
+            said.append(True)
+            log.warning("browser session %s ended: stopping its work on page %s", _session_id(), page)
+        return True
+    return should_stop
 
 
 def start_job(page: str) -> None:
