@@ -44,3 +44,13 @@ def _array(x, name: str, ndim: int) -> np.ndarray:
     if a.ndim != ndim:
         raise ValueError(f"The '{name}' argument must be a {ndim}-D array. Got shape {a.shape} instead.")
     return a
+
+
+def log_ticks(*arrays) -> dict:
+    """Tick settings for a log axis over these values: one labelled tick per decade when the
+    values span two decades or more (no crowded 2 and 5 minor labels), else 1-2-5 ticks."""
+    vals = np.concatenate([np.asarray(a, float).ravel() for a in arrays if a is not None])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    if vals.size and np.log10(vals.max() / vals.min()) >= 2:
+        return {"dtick": 1, "exponentformat": "power"}
+    return {"dtick": "D2"}

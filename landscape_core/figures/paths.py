@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._style import CENTER_COLOR, KIND_COLORS, KIND_NAMES, _array, _positive, _style, minimum_color
+from ._style import CENTER_COLOR, KIND_COLORS, KIND_NAMES, _array, _positive, _style, log_ticks, minimum_color
 
 
 def path_profile_figure(profiles: Sequence, *, split: str = "train", log_loss: bool = True,
@@ -62,8 +62,9 @@ def path_profile_figure(profiles: Sequence, *, split: str = "train", log_loss: b
                                  line=dict(color=CENTER_COLOR, dash="dot", width=1)), row=1, col=1)
     _style(fig, title, x_title)
     fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=f"{split} loss", row=1, col=1,
-                     type="log" if log_loss and _positive(*losses) else "linear")
+    log = log_loss and _positive(*losses)
+    fig.update_yaxes(title_text=f"{split} loss", row=1, col=1, type="log" if log else "linear",
+                     **(log_ticks(*losses) if log else {}))
     if has_acc:
         fig.update_yaxes(title_text=f"{split} accuracy", tickformat=".0%", row=1, col=2)
     return fig
