@@ -14,7 +14,8 @@ estimate the dashboard and the CLI would show and the actual run, side by side:
   ``center_estimate``;
 - ``path``: a straight segment of 101 points on the train and test sets (``linear_path``) vs
   ``path_estimate(probe, 101, with_test=True)``;
-- ``slice``: an R x R ``three_model_slice`` on the training set vs ``slice_estimate``;
+- ``slice``: an R x R ``three_model_slice`` on the training set vs ``slice_estimate`` (and the
+  issue's 121 x 121 on the default preset, digits-mlp at width 64);
 - ``sweep``: one small width sweep (``sweep``; fresh cache) vs ``sweep_estimate``.
 
 Actual times are wall-clock seconds (``time.perf_counter``) with the process CPU time beside them
@@ -140,6 +141,10 @@ def run_case(label, exp, resolution, center_spec, root) -> list[dict]:
     est = cost.slice_estimate(probe, resolution)
     _, w, c = timed(lambda: three_model_slice(ev, a, b, center.theta, resolution=resolution))
     rows.append(row(label, f"slice {resolution}x{resolution}", est, w, c))
+    if label == "digits-mlp w=64":                  # the default preset: the 121 x 121 slice
+        est = cost.slice_estimate(probe, 121)
+        _, w, c = timed(lambda: three_model_slice(ev, a, b, center.theta, resolution=121))
+        rows.append(row(label, "slice 121x121", est, w, c))
     return rows
 
 

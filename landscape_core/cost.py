@@ -2,11 +2,23 @@
 
 Two halves, both free of Streamlit:
 
-- **Estimates.** ``timing_probe`` measures this device on the model and data at hand (the
-  median of a few short runs each, after a warm-up): seconds per optimizer step split into a
-  fixed overhead and a per-example part, and forward seconds per example. ``training_estimate``,
-  ``center_estimate``, ``path_estimate``, ``slice_estimate`` and ``sweep_estimate`` turn it
-  into an ``Estimate(seconds, passes, what)``; ``Estimate.text()`` is the sentence to show.
+- **Estimates.** ``timing_probe`` measures this device on the model and data at hand, each
+  quantity the median of a few short runs after a warm-up: a training step as a fixed overhead
+  plus a per-example part; a plain evaluation of one point (what training runs after every
+  epoch when a target is set); an affine evaluation of many points (``evaluate_affine``, the
+  call behind paths and slices, with the engine's first-layer shortcut and chunking) as a
+  per-call and a per-point part; a center step with P = B_r x B_t points. The probe is
+  memoised per model, data, batch size and device, measured again once older than
+  ``PROBE_MAX_AGE`` seconds, and forgotten at once when ``observe`` reports a run that took
+  more than twice or less than half its estimate, so a probe taken on a busy machine is not
+  kept. ``training_estimate``, ``center_estimate``, ``path_estimate``, ``slice_estimate``,
+  ``star_estimate`` and ``sweep_estimate`` model what each task runs from those parts and
+  return an ``Estimate(seconds, passes, what, upper)``; ``passes`` is the work in
+  multiply-adds (``forward_work``: forward and backward passes weighted by the model's size,
+  so a wider model is more work). Training to a target may stop early: pass the epochs that
+  cached minima of the recipe ran (``epochs_seen``), else the estimate is an upper bound
+  (``upper``). ``Estimate.text()`` is the sentence to show. Measured against the real runs in
+  ``bench/bench_estimates.py`` (``docs/benchmarks.md``, "Cost estimates vs actual").
 - **Pre-flight limits.** ``check_model`` (parameters and memory of a spec, counted without
   allocating), ``check_star``, ``check_slice`` and ``check_sweep`` (number of evaluations)
   raise ``BudgetError`` naming the estimate, the limit and the override (``force=True`` in
@@ -345,22 +357,25 @@ def _seconds(run, sync) -> float:
     return time.perf_counter() - t0
 
 
-def _median_seconds(run, reps: int, sync, min_seconds: float = 5e-3) -> float:
-    """Median over ``reps`` samples of one ``run`` (after a warm-up); each sample repeats the
-    run until it lasts about ``min_seconds``, so fast runs are not lost in timer noise."""
+def _median_seconds(run, reps: int, sync, min_seconds: float = 5e-3,
+                    max_seconds: float = 1.0) -> float:
+    """Median over up to ``reps`` samples of one ``run`` (after a warm-up); each sample repeats
+    a fast run until it lasts about ``min_seconds`` (timer noise), and sampling stops early once
+    ``max_seconds`` are spent (a large model's probe stays short)."""
     run()
     sync()
-    t0 = time.perf_counter()
-    run()
-    sync()
-    k = max(1, min(50, math.ceil(min_seconds / max(time.perf_counter() - t0, 1e-7))))
-    times = []
-    for _ in range(reps):
+    first = _seconds(run, sync)
+    k = max(1, min(50, math.ceil(min_seconds / max(first, 1e-7))))
+    times = [first] if k == 1 else []
+    spent = first
+    while len(times) < reps and (spent < max_seconds or not times):
         t0 = time.perf_counter()
         for _ in range(k):
             run()
         sync()
-        times.append((time.perf_counter() - t0) / k)
+        dt = time.perf_counter() - t0
+        spent += dt
+        times.append(dt / k)
     return float(np.median(times))
 
 
@@ -427,7 +442,8 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     def plain(n):                                   # what training does after each epoch
         return lambda: Evaluator(net, X[:n], y[:n], loss=ds.loss, device=dev,
                                  bn_policy="eval").evaluate(flatten(net))
-    n_big = min(ds.n_train, 2048)
+    fwd_guess = max(per_example / 3, 1e-9)          # a forward pass is ~1/3 of a step's work
+    n_big = min(ds.n_train, 2048, max(64, int(0.2 / fwd_guess)))
     n_small = min(n_big, 64)
     reps = max(1, min(3, repeats))
     t_big = _median_seconds(plain(n_big), reps, sync)
@@ -438,7 +454,7 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     fwd = fwd or t_big / n_big
 
     # affine evaluation (paths, slices): first-layer shortcut, chunks, as the pages call it
-    n_aff = min(ds.n_train, 1024)
+    n_aff = min(ds.n_train, 1024, max(16, int(0.05 / (4 * fwd_guess))))
     theta = flatten(net)
     dirs = 1e-2 * torch.randn(2, theta.numel(), generator=gen).to(dev)
     ev = Evaluator(net, X[:n_aff], y[:n_aff], loss=ds.loss, device=dev, bn_policy="recompute")
@@ -447,7 +463,7 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     k1 = 4
     t_first = _seconds(affine(k1), sync)            # the first call traces the model
     a1 = _median_seconds(affine(k1), reps, sync)
-    k2 = 64                                         # enough points for ~20 ms: a steady slope
+    k2 = 16                                         # enough points for ~20 ms: a steady slope
     while _seconds(affine(k2), sync) < 0.02 and k2 < 4096:
         k2 *= 4
     a2 = _median_seconds(affine(k2), reps, sync)
@@ -471,13 +487,14 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
             obj.backward()
             copt.step()
         return run
-    c_small_b = max(1, batch // 4)
-    c1 = _median_seconds(cstep(1, batch), reps, sync)
-    c4 = _median_seconds(cstep(4, batch), reps, sync)
+    cb = min(batch, max(8, int(0.05 / (4 * max(per_example, 1e-9)))))   # ~50 ms at most
+    c_small_b = max(1, cb // 4)
+    c1 = _median_seconds(cstep(1, cb), reps, sync)
+    c4 = _median_seconds(cstep(4, cb), reps, sync)
     c4s = _median_seconds(cstep(4, c_small_b), reps, sync)
-    c_example = max(c4 - c4s, 0.0) / (4 * (batch - c_small_b)) if batch > c_small_b else 0.0
-    c_point = max((c4 - c1) / 3 - batch * c_example, 0.0)
-    c_overhead = max(c1 - c_point - batch * c_example, 0.0)
+    c_example = max(c4 - c4s, 0.0) / (4 * (cb - c_small_b)) if cb > c_small_b else 0.0
+    c_point = max((c4 - c1) / 3 - cb * c_example, 0.0)
+    c_overhead = max(c1 - c_point - cb * c_example, 0.0)
 
     probe = Probe(overhead, per_example, fwd, ds.n_train, ds.n_test, str(dev),
                   eval_overhead=eval_overhead, affine_point=per_point / n_aff, affine_fixed=fixed / n_aff,
