@@ -166,3 +166,29 @@ def test_checkpoint_spec_reads_only_the_header(tmp_path):
     n = int.from_bytes(raw[:8], "little")
     assert checkpoint_spec(raw[:8 + n] + b"\0" * 16)["width"] == 6    # tensor data not needed
     assert checkpoint_spec(b"PK\x03\x04 a zip file, not safetensors") is None
+
+
+def test_module_prefix_and_own_names_are_not_reported_as_renamed():
+    model = build_model(SPEC, 0)
+    buf = io.BytesIO()
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, buf)
+    renamed = {}
+    theta = load_checkpoint(buf.getvalue(), build_model(SPEC, 1), renamed=renamed)
+    assert renamed == {} and torch.equal(theta, flatten(model))
+
+
+def test_plain_sequential_with_batch_norm_maps_its_buffers_and_counters():
+    from torch import nn
+    spec = ModelSpec("mlp", width=8, depth=1, input_shape=(64,), n_outputs=10, batch_norm=True)
+    torch.manual_seed(3)
+    plain = nn.Sequential(nn.Linear(64, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 10))
+    plain.train()
+    plain(torch.randn(32, 64))                                  # non-trivial running statistics
+    buf = io.BytesIO()
+    torch.save(plain.state_dict(), buf)
+    model, renamed = build_model(spec, 0), {}
+    theta = load_checkpoint(buf.getvalue(), model, renamed=renamed)
+    assert renamed["1.running_mean"] == "2.running_mean"
+    assert renamed["1.num_batches_tracked"] == "2.num_batches_tracked"
+    assert torch.equal(model[2].running_var, plain[1].running_var)
+    assert torch.equal(theta, torch.cat([p.detach().flatten() for p in plain.parameters()]))
