@@ -224,3 +224,42 @@ def test_force_reaches_exactly_the_calls_that_accept_it():
     assert _call(SimpleNamespace(force=True), takes, 1) is True
     assert _call(SimpleNamespace(force=False), takes, 1) is False
     assert _call(SimpleNamespace(force=True), refuses, 1) == "no force keyword"
+
+
+# ----------------------------------------------------------------------------- modulo permutation
+@pytest.mark.parametrize("command", ["path", "ngd", "star", "center", "sweep"])
+def test_align_option_defaults_to_none(command):
+    extra = ["--values", "8"] if command == "sweep" else []
+    args = build_parser().parse_args([command, *TINY, *extra])
+    assert args.align == "none"
+    args = build_parser().parse_args([command, *TINY, *extra, "--align", "weight"])
+    assert args.align == "weight"
+
+
+def test_aligned_path_names_its_alignment_and_matches_the_api(tmp_path, capsys, one_thread):
+    from landscape_core import DiskCache, linear_path, load_dataset, build_model, preset
+    from landscape_core.evaluate import evaluators_for
+    from landscape_core.permutation import aligned_minimum
+    from landscape_core.training import train_minima
+    out = tmp_path / "p.json"
+    assert main(["path", *TINY, "--pair", "0", "1", "--n-points", "5", "--align", "weight",
+                 "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["align"] == "weight" and "weight matching" in data["meta"]["alignment"]
+    exp = preset("tiny")
+    cache = DiskCache()
+    ms = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=cache)
+    b = aligned_minimum(ms[0], ms[1], "weight", cache)
+    ev, _ = evaluators_for(build_model(exp.model), load_dataset(exp.data))
+    api = linear_path(ms[0].theta, b.theta, evaluator=ev, n_points=5).barriers()
+    assert data["meta"]["barriers"]["train"]["barrier_height"] == pytest.approx(api["barrier_height"], rel=1e-6)
+    assert data["meta"]["barriers"]["train"]["rebasin_barrier"] == pytest.approx(api["rebasin_barrier"], rel=1e-6)
+    assert main(["path", *TINY, "--pair", "0", "1", "--n-points", "5", "--align", "weight", "--repair"]) == 0
+    printed = capsys.readouterr()
+    assert "REPAIR" in printed.out and "weight matching" in printed.err
+
+
+def test_repair_needs_a_segment(capsys):
+    assert main(["path", *TINY, "--kind", "fold_line", "--repair"]) == 2
+    assert "--repair applies to --kind segment" in capsys.readouterr().err
+    assert main(["path", *TINY, "--align", "procrustes"]) == 2

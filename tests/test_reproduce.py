@@ -280,3 +280,45 @@ def test_check_result_accepts_what_the_command_writes(quick):
     _, results, _ = quick
     assert reproduce.check_result(results["fig4"]) is results["fig4"]
     assert reproduce.check_result({"table1": {"x": {"fold_min_acc": 1.0}}})
+
+
+# ----------------------------------------------------------------------------- modulo permutation
+ALIGN_NAMES = ("rebasin-mlp", "repair-mlp", "entezari-width")
+
+
+@pytest.fixture(scope="module")
+def quick_alignment(tmp_path_factory):
+    """The three modulo-permutation reproductions in quick mode (digits, seconds)."""
+    root = tmp_path_factory.mktemp("reproduce-align")
+    out, cache = root / "results", DiskCache(root / "cache")
+    return out, cache, {n: reproduce.run(n, quick=True, out_dir=out, quiet=True, cache=cache)
+                        for n in ALIGN_NAMES}
+
+
+def test_alignment_reproductions_write_self_describing_json(quick_alignment):
+    out, _, results = quick_alignment
+    for name in ALIGN_NAMES:
+        data = _strict_load(out / f"{name}.json")
+        assert data["experiment"] == name and data["settings"]["quick"] is True
+        assert data["paper_numbers"]["source"] and data["paper_numbers"]["claim"]
+        assert all(isinstance(v, str) and "{" not in v for v in data["unstated_settings"].values())
+        assert reproduce.headline(results[name]).startswith(name)
+    reb = results["rebasin-mlp"]["results"]
+    assert set(reb["summary"]) == {"none", "weight", "activation", "weight+repair"}
+    for v in reb["summary"].values():
+        assert {"train_barrier_height", "test_rebasin_barrier", "train_midpoint_barrier"} <= set(v)
+    row = reb["per_pair"][0]["weight"]
+    assert row["alignment"]["method"] == "weight" and row["max_output_change"] < 1e-4
+    assert "train_weight_reduction_vs_raw" in reb["findings"]
+    assert [e["width"] for e in results["entezari-width"]["results"]["by_width"]] == [8, 32]
+    assert [e["depth"] for e in results["repair-mlp"]["results"]["by_depth"]] == [1, 2]
+
+
+def test_alignment_reproduction_resumes_from_the_cache(quick_alignment):
+    out, cache, results = quick_alignment
+    again = reproduce.run("rebasin-mlp", quick=True, out_dir=out, quiet=True, cache=cache)
+    assert again["from_cache"] and again["results"] == json.loads(json.dumps(reproduce.clean(
+        results["rebasin-mlp"]["results"])))
+    fresh = reproduce.run("rebasin-mlp", quick=True, out_dir=None, quiet=True, cache=cache, refresh=True)
+    assert fresh["results"]["summary"] == json.loads(json.dumps(reproduce.clean(
+        results["rebasin-mlp"]["results"]["summary"])))     # pairs come from their cache entries

@@ -3,7 +3,9 @@
 Objective: maximise sum over permuted tensors of <W_a, P(W_b)> (equivalently minimise
 ||theta_a - P(theta_b)||^2). Coordinate descent: in a seeded random order, each group's
 permutation is the exact linear assignment (``scipy.optimize.linear_sum_assignment``) given the
-others; sweeps repeat until a whole sweep changes nothing (or ``max_iter`` sweeps).
+others; sweeps repeat until a whole sweep changes nothing (or ``max_iter`` sweeps). A group
+whose neighbours (the groups acting on the same tensors) have not changed since it was last
+solved has the same assignment problem, so it is not solved again (same result, less time).
 """
 from __future__ import annotations
 
@@ -72,20 +74,31 @@ def weight_matching(model: nn.Module, theta_a, theta_b, *, seed: int = 0, max_it
     rng = np.random.default_rng(seed)
     names = list(spec.perms)
     obj0 = objective(Wa, Wb, spec, perms)
-    solver, sweeps, converged = 0.0, 0, not names
+    solver, solver_cpu, sweeps, converged, n_solves = 0.0, 0.0, 0, not names, 0
+    near = {p: sorted({q for name, _ in groups[p] for q in spec.axes[name] if q not in (None, p)})
+            for p in names}
+    version = {p: 0 for p in names}
+    seen: dict = {}
     for sweeps in range(1, max_iter + 1):
         changed = False
         for k in rng.permutation(len(names)):
             p = names[k]
             n = spec.perms[p]
+            state = tuple(version[q] for q in near[p])
+            if seen.get(p) == state:
+                continue                          # same problem as last time: same answer
+            seen[p] = state
             S = similarity(p, n, groups, Wa, Wb, spec, perms).numpy()
-            t0 = time.perf_counter()
+            n_solves += 1
+            t0, c0 = time.perf_counter(), time.process_time()
             _, col = linear_sum_assignment(S, maximize=True)
             solver += time.perf_counter() - t0
+            solver_cpu += time.process_time() - c0
             rows = np.arange(n)
             old, new = S[rows, perms[p]].sum(), S[rows, col].sum()
             if new > old + 1e-12 * max(1.0, abs(old)):
                 perms[p], changed = col, True
+                version[p] += 1
         if not changed:
             converged = True
             break
@@ -95,4 +108,5 @@ def weight_matching(model: nn.Module, theta_a, theta_b, *, seed: int = 0, max_it
     note = (f"weight matching (Git Re-Basin): {len(names)} groups, {sweeps} sweeps"
             f"{'' if converged else ' (max_iter reached, not converged)'}, seed {seed}")
     return tag(theta, Alignment("weight", perms, sweeps, obj, obj0, converged, solver, wall, note,
-                                {"seed": seed, "groups": len(names)}))
+                                {"seed": seed, "groups": len(names), "assignments_solved": n_solves,
+                                 "solver_cpu_s": solver_cpu}))
