@@ -63,7 +63,11 @@ class UserModel:
 
     @property
     def builder_fn(self) -> Callable:
-        return _BUILDERS[(self.sha256, self.function)]
+        fn = _BUILDERS.get((self.sha256, self.function))
+        if fn is None:
+            raise UserModelError(f"The builder {self.name} is not loaded in this process (or the "
+                                 "file changed); get it from load_user_model(path, function).")
+        return fn
 
     @property
     def parameters(self) -> Mapping[str, inspect.Parameter]:
@@ -104,6 +108,12 @@ class UserModel:
                 f"The builder {self.name} has no parameter '{unknown[0]}' (it takes "
                 f"{_signature_text(fn)}). Add the parameter or drop the argument.")
         params = self.parameters
+        needed = [n for n, q in params.items() if q.default is q.empty and n not in kwargs
+                  and n not in _PASSED and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
+        if needed:
+            raise UserModelError(f"The builder {self.name} needs a value for '{needed[0]}' (it "
+                                 f"takes {_signature_text(fn)}): pass {needed[0]}=... (CLI: "
+                                 f"--model-arg {needed[0]}=...) or give it a default.")
         kwargs = {k: v for k, v in kwargs.items()        # a builder default given again: one key
                   if k not in params or not _same(v, params[k].default)}
         if width is None:

@@ -246,6 +246,10 @@ def test_widths_and_arguments_the_builder_does_not_take_are_refused(model_file):
         dataclasses.replace(spec, depth=3)
     with pytest.raises(UserModelError, match="defines no function 'nope'; it defines build, fixed"):
         load_user_model(model_file, "nope")
+    model_file.write_text(BUILDER + "\n\ndef needs(width, depth):\n    return fixed()\n")
+    with pytest.raises(UserModelError, match=r"needs a value for 'depth' .* --model-arg depth="):
+        user_model(model_file, "needs")
+    assert user_model(model_file, "needs", depth=2).builder.kwargs == (("depth", 2),)
 
 
 def test_dashboard_learns_the_model_only_from_argv_and_the_environment(model_file, tmp_path):
