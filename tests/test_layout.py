@@ -56,7 +56,7 @@ PAGES = _files("pages/*.py") + [ROOT / "app.py"]
 
 
 def test_the_layout_exists():
-    assert CORE and UI and len(PAGES) == 8
+    assert CORE and UI and len(PAGES) == 9          # app.py (navigation) and 8 pages
     assert not (ROOT / "ui_common.py").exists()
 
 
