@@ -193,7 +193,8 @@ def test_cli_reproduce_resumes_from_the_cache(tmp_path, capsys):
 
 def test_unknown_experiment_and_setting_are_refused():
     with pytest.raises(ValueError, match=r"The 'name' parameter of prepare must be one of 'fig3', "
-                                         r"'fig3-sparsity', 'fig4', 'table1', 'table2'. Got 'fig5'"):
+                                         r"'fig3-sparsity', 'fig4', 'table1', 'table2', 'rebasin-mlp', 'repair-mlp', "
+                                         r"'entezari-width'. Got 'fig5'"):
         reproduce.prepare("fig5")
     with pytest.raises(ValueError, match=r"The 'threads' parameter of run must be an int in the range "
                                          r"\[1, 4096\] or None. Got 0 instead."):
