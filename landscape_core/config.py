@@ -249,7 +249,7 @@ class TrainSpec:
         return d
 
 
-@validated_spec(n_minima=Int(1, 1000))
+@validated_spec(n_minima=Int(1, 100))
 @dataclass(frozen=True)
 class Experiment:
     """A dataset, a model and a training recipe: everything that defines a family of minima."""

@@ -187,10 +187,10 @@ def _training_lock(cache: DiskCache, key: str, progress, should_stop):
             break
         except Timeout:
             progress(0.0, "another process is training this minimum; waiting for it")
-        except OSError as exc:
-            raise cache._unusable_location(exc, "lock an entry") from exc
             if should_stop is not None and should_stop():
                 raise TrainingStopped("stopped while waiting for another process") from None
+        except OSError as exc:
+            raise cache._unusable_location(exc, "lock an entry") from exc
     try:
         yield
     finally:

@@ -145,3 +145,30 @@ def test_center_quality_flag():
     assert center_quality_flag(1.05, 1.0, tolerance=0.1) is None
     with pytest.raises(ValueError, match="'fold_max_loss' parameter of center_quality_flag"):
         center_quality_flag(float("nan"), 1.0)
+
+
+def test_waiting_for_another_process_s_lock_can_be_stopped(tmp_path):
+    """Another process holds a minimum's lock (it is training it): a Stop while waiting ends the
+    wait with TrainingStopped instead of blocking until the other process finishes."""
+    import subprocess
+    import sys
+    import time as _time
+    from landscape_core import DiskCache, preset, train_minima
+    from landscape_core.training import TrainingStopped, minimum_key
+    exp = preset("tiny").replace(**{"train.epochs": 2})
+    cache = DiskCache(tmp_path)
+    lock_file = cache.lock("minimum", minimum_key(exp.model, exp.data, exp.train, 0)).lock_file
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
+        "print('held', flush=True); time.sleep(60)"), lock_file], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = _time.monotonic()
+        with pytest.raises(TrainingStopped, match="waiting for another process"):
+            train_minima(exp.model, exp.data, exp.train, seeds=[0], cache=cache,
+                         should_stop=lambda: True)
+        assert _time.monotonic() - start < 30            # it did not wait for the holder's 60 s
+        assert not list((tmp_path / "minimum").glob("*.safetensors"))
+    finally:
+        holder.kill()
+        holder.wait()

@@ -41,6 +41,33 @@ QUERY_NAMES = {"preset": "preset", "data.name": "data", "data.n_train": "n_train
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
+SPECS = {"data": lc.DataSpec, "model": lc.ModelSpec, "train": lc.TrainSpec, "center": lc.CenterSpec,
+         "": lc.Experiment}
+
+
+def bounds(field: str) -> dict:
+    """``min_value``/``max_value`` of a number widget: the limits the core declares for the field
+    (one set of limits for widgets, links and the library)."""
+    head, _, name = field.rpartition(".")
+    con = getattr(SPECS[head], "__constraints__", {}).get(name)
+    if con is None or not hasattr(con, "hi"):
+        return {}
+    cast = float if con.__class__.__name__ == "Real" else int
+    lo = None if getattr(con, "lo_open", False) or con.lo is None else cast(con.lo)
+    return {k: v for k, v in (("min_value", lo), ("max_value", None if con.hi is None else cast(con.hi)))
+            if v is not None}
+
+
+def _within(field: str, value) -> str | None:
+    """Why a link's value is outside the field's limits, or None."""
+    b = bounds(field)
+    if "min_value" in b and value < b["min_value"]:
+        return f"{value} is below the limit {b['min_value']}"
+    if "max_value" in b and value > b["max_value"]:
+        return f"{value} is above the limit {b['max_value']}"
+    return None
+
+
 def _flat(exp: lc.Experiment, preset_name: str, recipe: str = BARRIER_RECIPE) -> dict:
     """An experiment and a recipe as the plain values shown in the widgets."""
     spec = recipe_spec(recipe)
@@ -133,10 +160,16 @@ def _init_selection() -> None:
             continue
         kind = type(defaults[field])
         try:
-            ss[f"sel.{field}"] = kind(float(qp[q])) if kind is int else kind(qp[q])
+            value = kind(float(qp[q])) if kind is int else kind(qp[q])
         except ValueError:
             notes.append(f"Ignored the link's value for {q}: expected a {kind.__name__}, got "
                          f"{plain(qp[q][:40])}.")
+            continue
+        why = _within(field, value) if kind in (int, float) and field != "data.n_train" else None
+        if why:
+            notes.append(f"Ignored the link's value for {q}: {plain(why)}.")
+            continue
+        ss[f"sel.{field}"] = value
     bad = [k for k in str(ss["sel.uploads"]).split(",") if k and not _KEY.match(k)]
     if bad:
         notes.append(f"Ignored {len(bad)} malformed uploaded-minimum reference(s) in the link.")
@@ -198,29 +231,31 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
         _widget(st, "selectbox", "data.name", "Dataset", options=list(DATASETS))
         _widget(st, "number_input", "data.n_train", "Training examples (0 = all)", min_value=0, step=100)
         _widget(st, "selectbox", "model.arch", "Architecture", options=list(ARCHS))
-        _widget(st, "number_input", "model.width", "Width (hidden units / channels)", min_value=1, step=8)
-        _widget(st, "number_input", "model.depth", "Depth (hidden layers)", min_value=1, step=1)
+        _widget(st, "number_input", "model.width", "Width (hidden units / channels)", **bounds("model.width"),
+                step=8)
+        _widget(st, "number_input", "model.depth", "Depth (hidden layers)", **bounds("model.depth"), step=1)
         _widget(st, "text_input", "model.hidden", "MLP hidden sizes (e.g. 500,300; overrides width/depth)")
         _widget(st, "selectbox", "model.activation", "Activation", options=list(ACTIVATIONS))
         _widget(st, "number_input", "model.init_scale", "Init scale", min_value=1e-3, format="%.3f")
     with sb.expander("Minima and training"):
-        _widget(st, "number_input", "n_minima", "Number of minima", min_value=1, max_value=50, step=1)
+        _widget(st, "number_input", "n_minima", "Number of minima", **bounds("n_minima"), step=1)
         _widget(st, "text_input", "seeds", "Seeds (comma list; blank = 0..n-1)")
         _widget(st, "selectbox", "train.optimizer", "Optimizer", options=["adam", "sgd"])
         _widget(st, "number_input", "train.lr", "Learning rate", min_value=1e-6, format="%.4g")
-        _widget(st, "number_input", "train.epochs", "Epochs (at most)", min_value=1, step=5)
-        _widget(st, "number_input", "train.batch_size", "Batch size", min_value=1, step=16)
-        _widget(st, "number_input", "train.weight_decay", "Weight decay", min_value=0.0, format="%.4g")
+        _widget(st, "number_input", "train.epochs", "Epochs (at most)", **bounds("train.epochs"), step=5)
+        _widget(st, "number_input", "train.batch_size", "Batch size", **bounds("train.batch_size"), step=16)
+        _widget(st, "number_input", "train.weight_decay", "Weight decay", **bounds("train.weight_decay"),
+                format="%.4g")
     with sb.expander("Center θ* recipe (fold-lines, star)"):
         _widget(st, "selectbox", "center.recipe", "Recipe", options=list(CENTER_RECIPES),
                 on_change=lambda: _load_recipe(st.session_state["sel.center.recipe"]),
                 format_func=lambda n: f"{n}: {CENTER_RECIPES[n].purpose}",
                 help="The same recipe is used by every page, the CLI and the reproduction; "
                      "changing it resets the fields below to the recipe's values.")
-        _widget(st, "number_input", "center.epochs", "Epochs", min_value=1, max_value=10_000, step=10)
+        _widget(st, "number_input", "center.epochs", "Epochs", **bounds("center.epochs"), step=10)
         _widget(st, "number_input", "center.lr", "Learning rate", min_value=1e-6, max_value=1.0,
                 format="%.4g")
-        _widget(st, "number_input", "center.lam", "λ (distance penalty)", min_value=0.0, max_value=1e3,
+        _widget(st, "number_input", "center.lam", "λ (distance penalty)", **bounds("center.lam"),
                 format="%.4g")
         _widget(st, "number_input", "center.seed", "Seed", min_value=0, max_value=10_000)
     sel = selection()
