@@ -32,7 +32,7 @@ _EXPORTS = {
     'sweeps': ('SweepResult', 'sweep', 'width_sweep'),
     'permutation': ('PermutationSpec', 'Alignment', 'permutation_spec', 'apply_permutation', 'permute_buffers',
                     'weight_matching', 'activation_matching', 'repair', 'repair_path', 'aligned_minimum',
-                    'align_pair', 'align_feet', 'compare_star_centers'),
+                    'align_pair', 'align_feet', 'compare_star_centers', 'pair_profiles'),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ("theory",)

@@ -273,3 +273,16 @@ def test_repair_path_and_star_comparison_name_what_they_are(tiny_minima, tmp_cac
                                 evaluator=ev, n_points=3)
     assert len(comp.reports) == 3 and comp.table()
     assert all(r["alignment"] for r in comp.table())
+
+
+def test_pair_profiles_are_raw_aligned_and_repaired(tiny_minima, tmp_cache):
+    from landscape_core import load_dataset, pair_profiles
+    from landscape_core.evaluate import evaluators_for
+    from tests.conftest import TINY_DATA
+    a, b = tiny_minima[0], tiny_minima[2]
+    ev, tev = evaluators_for(build_model(a.model), load_dataset(TINY_DATA))
+    profs = pair_profiles(a, b, "weight", tmp_cache, evaluator=ev, test_evaluator=tev, n_points=5)
+    assert list(profs) == ["raw", "weight matching", "weight matching + REPAIR"]
+    assert [p.meta["align"] for p in profs.values()] == ["none", "weight", "weight"]
+    assert profs["raw"].barriers("test")["rebasin_barrier"] >= 0
+    assert profs["weight matching"].train_loss[-1] == pytest.approx(b.train_loss, rel=1e-4)
