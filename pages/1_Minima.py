@@ -4,6 +4,7 @@ import streamlit as st
 st.set_page_config(page_title="Minima · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import figures  # noqa: E402
+from landscape_core.keylayout import expected_layout, layout_text  # noqa: E402
 from ui import defaults, minima, state, widgets  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
@@ -25,6 +26,9 @@ files = st.file_uploader(
     "safely: nothing is unpickled, and a file that does not fit the model is refused. The same "
     "weights are one minimum however they arrive; the link of this page carries the uploads.",
     type=["safetensors", "pt", "pth", "bin"], accept_multiple_files=True, key="minima.upload")
+with st.expander("The key layout a checkpoint must have (names may differ: a plain nn.Sequential "
+                 "without the leading Flatten is matched by order and shape)"):
+    st.code(guarded("Key layout", layout_text, guarded("Key layout", expected_layout, exp.model), 60))
 for key in minima.read_uploads(exp, files):
     state.add_upload(key)
 ms = minima.minima_set(exp, state.uploads_from(state.selection()))

@@ -373,3 +373,44 @@ def test_png_export_with_kaleido():
     from landscape_core import figures
     png = ui.widgets.figure_png(figures.distance_matrix_figure(np.eye(2), ["a", "b"]))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_server_s_own_model_works_on_the_pages(tmp_path, monkeypatch):
+    """A builder named by whoever starts the server (here $LANDSCAPE_MODEL_FILE) is offered in the
+    sidebar; chosen through the link (user=1), pages train, fit and draw with it. The link can
+    only pick it, never name a file."""
+    monkeypatch.setenv("LANDSCAPE_MODEL_FILE", str(ROOT / "examples" / "my_model.py"))
+    at = ok(app("pages/2_Paths_and_barriers.py", tmp_path, monkeypatch, user=1, width=12))
+    names = trace_names(figs(at)[0])
+    assert "direct segment" in names and "fold-line through θ*" in names
+    keys = [p.stem for p in (tmp_path / "minimum").glob("*.safetensors")]
+    assert len(keys) == 3
+    m = lc.DiskCache(tmp_path).load("minimum", keys[0]).meta
+    assert m["model"]["arch"] == "user" and m["model"]["width"] == 12
+    assert any("my_model.py:build" in o for o in at.sidebar.radio(key="exp.user_model").options)
+
+
+def test_plain_sequential_checkpoint_uploads(tmp_path, monkeypatch, trained_cache):
+    """The most natural plain-PyTorch model for the default architecture (no leading Flatten)."""
+    import torch
+    from torch import nn
+    exp = lc.preset("tiny")
+    net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    torch.manual_seed(3)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    f = tmp_path / "plain.pt"
+    torch.save(net.state_dict(), f)
+    at = app("pages/1_Minima.py", trained_cache, monkeypatch)
+    assert "0.weight" not in at.get("code")[0].value and "(16, 64)" in at.get("code")[0].value
+    at.file_uploader(key="minima.upload").upload("plain.pt", f.read_bytes()).run()
+    ok(at)
+    assert any("0.weight -> 1.weight" in s.value.replace("\\", "") for s in at.success)
+    zoo = lc.build_model(exp.model, 0)                     # the oracle: copy the weights by hand
+    with torch.no_grad():
+        for (_, p), q in zip(zoo.named_parameters(), net.parameters()):
+            p.copy_(q)
+    ds = lc.load_dataset(exp.data)
+    want = lc.Evaluator(zoo, ds.X_train, ds.y_train).evaluate(lc.flatten(zoo)[None]).loss[0]
+    table = at.dataframe[0].value
+    assert table[table["source"] == "uploaded"]["train loss"].iloc[0] == pytest.approx(want, rel=1e-5)

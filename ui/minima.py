@@ -19,6 +19,7 @@ import torch
 import landscape_core as lc
 from landscape_core import figures
 from landscape_core.cache import DiskCache, default_root
+from landscape_core.keylayout import mapping_text
 from landscape_core.refs import load_minimum
 from landscape_core.training import minimum_key, store_minimum
 
@@ -160,7 +161,9 @@ def read_uploads(exp: lc.Experiment, files) -> list[str]:
         keys.append(m.key)
         st.success(f"Loaded {name}: train loss {m.train_loss:.4g}"
                    + ("" if m.train_acc is None else f", train accuracy {m.train_acc:.2%}")
-                   + f" (minimum {m.key[:8]}…, identified by its weights).")
+                   + f" (minimum {m.key[:8]}…, identified by its weights)."
+                   + (f" Tensors matched by order and shape: {plain(mapping_text(m.renamed))}."
+                      if getattr(m, "renamed", None) else ""))
     return keys
 
 

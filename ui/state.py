@@ -13,6 +13,7 @@ import re
 import streamlit as st
 
 import landscape_core as lc
+from landscape_core import usermodel
 from landscape_core.config import ACTIVATIONS, ARCHS, DATASETS
 from landscape_core.data import dataset_shape
 from landscape_core.recipes import BARRIER_RECIPE, CENTER_RECIPES, recipe_spec
@@ -37,7 +38,7 @@ QUERY_NAMES = {"preset": "preset", "data.name": "data", "data.n_train": "n_train
                "seeds": "seeds", "train.optimizer": "opt", "train.lr": "lr", "train.epochs": "epochs",
                "train.batch_size": "bs", "train.weight_decay": "wd",
                "center.recipe": "recipe", "center.epochs": "c_epochs", "center.lr": "c_lr",
-               "center.lam": "c_lam", "center.seed": "c_seed", "uploads": "up"}
+               "center.lam": "c_lam", "center.seed": "c_seed", "uploads": "up", "user_model": "user"}
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -80,7 +81,7 @@ def _flat(exp: lc.Experiment, preset_name: str, recipe: str = BARRIER_RECIPE) ->
             "train.epochs": exp.train.epochs, "train.batch_size": exp.train.batch_size,
             "train.weight_decay": float(exp.train.weight_decay),
             "center.recipe": recipe, "center.epochs": spec.epochs, "center.lr": float(spec.lr),
-            "center.lam": float(spec.lam), "center.seed": spec.seed, "uploads": ""}
+            "center.lam": float(spec.lam), "center.seed": spec.seed, "uploads": "", "user_model": 0}
 
 
 def _int_list(text: str, what: str) -> tuple:
@@ -91,11 +92,28 @@ def _int_list(text: str, what: str) -> tuple:
                          f"Got {text!r} instead.") from None
 
 
-def experiment_from(sel: dict) -> lc.Experiment:
-    """Build (and so validate) the Experiment that the selection describes."""
+@st.cache_resource(show_spinner=False)
+def server_model():
+    """The user's own model builder, named by whoever started the server (``--model-file`` after
+    ``--`` on the streamlit command line, or $LANDSCAPE_MODEL_FILE); never by a visitor."""
+    return usermodel.configured()
+
+
+def experiment_from(sel: dict, um=None) -> lc.Experiment:
+    """Build (and so validate) the Experiment that the selection describes; with ``um`` (the
+    server's own model builder, when the selection asks for it) the model is the user's."""
     base = lc.preset(sel["preset"])
     data = dataclasses.replace(base.data, name=sel["data.name"], n_train=int(sel["data.n_train"]) or None)
     shape, n_out, _ = dataset_shape(data)
+    if um is not None and int(sel.get("user_model") or 0):
+        train = dataclasses.replace(base.train, optimizer=sel["train.optimizer"], lr=float(sel["train.lr"]),
+                                    epochs=int(sel["train.epochs"]), batch_size=int(sel["train.batch_size"]),
+                                    weight_decay=float(sel["train.weight_decay"]))
+        shaped = dataclasses.replace(base.model, input_shape=shape, n_outputs=n_out,
+                                     init_scale=float(sel["model.init_scale"]))
+        model = um.spec(shaped, width=int(sel["model.width"]) if um.takes_width else None)
+        seeds = _int_list(sel["seeds"], "seeds") or None
+        return lc.Experiment(data, model, train, n_minima=int(sel["n_minima"]), seeds=seeds)
     hidden = _int_list(sel["model.hidden"], "hidden sizes") or None
     model = dataclasses.replace(
         base.model, arch=sel["model.arch"], width=int(sel["model.width"]), depth=int(sel["model.depth"]),
@@ -227,6 +245,12 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
             on_change=lambda: _load_preset(st.session_state["sel.preset"]),
             help="Named settings; changing the preset resets the fields below.")
     sb.caption(PRESET_NOTES.get(st.session_state["sel.preset"], ""))
+    um = guarded("Your model file", server_model, stop=False)
+    if um is not None:
+        _widget(sb, "radio", "user_model", "Model", options=[0, 1],
+                format_func=lambda v: f"your model: {um.name}" if v else "the preset's architecture",
+                help="A model builder named by whoever started this server (--model-file); "
+                     "its file's hash is part of every cache key.")
     with sb.expander("Data and model"):
         _widget(st, "selectbox", "data.name", "Dataset", options=list(DATASETS))
         _widget(st, "number_input", "data.n_train", "Training examples (0 = all)", min_value=0, step=100)
@@ -260,7 +284,7 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
         _widget(st, "number_input", "center.seed", "Seed", min_value=0, max_value=10_000)
     sel = selection()
     _sync_query_params()
-    exp = guarded("Experiment settings", experiment_from, sel)
+    exp = guarded("Experiment settings", experiment_from, sel, um)
     spec = guarded("Center recipe", center_spec_from, sel)
     dim = guarded("Experiment settings", model_size, exp.model)
     sb.caption(f"D = {dim:,} trainable parameters · device: {device_label()} · "
