@@ -200,7 +200,8 @@ def barrier_table(report) -> pd.DataFrame:
     """The report's Table-1 style rows, numbers rounded to 4 significant digits."""
     frame = pd.DataFrame(report.table())
     num = frame.select_dtypes("number").columns.drop("n_paths", errors="ignore")
-    frame[num] = frame[num].map(lambda v: float(f"{v:.4g}") if pd.notna(v) else v)
+    frame[num] = frame[num].map(lambda v: (0.0 if abs(v) < 1e-12 else float(f"{v:.4g}"))
+                                if pd.notna(v) else v)          # no 1e-16 round-off for people
     return frame
 
 
