@@ -11,7 +11,7 @@ from ui.errors import guarded, plain  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
 root = minima.cache_root()
-st.title("Paper reproduction: Tables 1 and 2")
+st.title("Paper reproduction: Tables 1–2, Figures 3–4")
 st.markdown("Lin, Li & Wu report, for five Adam minima per setting, the mean over the 10 pairs of the "
             "**maximum training loss** and **minimum training accuracy** along the direct segments "
             "and along the fold-lines through a fitted center (Table 1), and for two minima the NGD "
