@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import FOLD_COLOR, PALETTE, _array, _positive, _style
+from ._style import FOLD_COLOR, PALETTE, _array, _positive, _style, log_ticks
 
 
 def connectivity_figure(widths, mc: Mapping[int, Sequence[float]], bounds: Mapping[int, Sequence[float]],
@@ -62,7 +62,7 @@ def history_figure(x, curves: Mapping[str, Sequence[float]], *, x_title: str, y_
                                  line=dict(color=PALETTE[k % len(PALETTE)])))
     _style(fig, title, x_title, y_title)
     if log_y and _positive(*curves.values()):
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", **log_ticks(*curves.values()))
     return fig
 
 
@@ -85,7 +85,7 @@ def paper_comparison_figure(settings: Sequence[str], paper: Sequence[float], our
     fig.update_layout(scattermode="group", scattergap=0.6)
     fig.update_xaxes(type="category", showgrid=True)
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", **log_ticks(paper, [v for v in ours_arr if v == v]))
     if percent:
         fig.update_yaxes(tickformat=".0%")
     return fig
