@@ -44,7 +44,7 @@ REPAIR_MLP = Plan(
     "repair-mlp", "REPAIR on MNIST MLPs: matching alone leaves a barrier, REPAIR removes most of it "
                   "(by depth)",
     quick=dict(_COMMON_QUICK, width=16, depths=[1, 2], n_minima=2, variants=["none", "weight", "weight+repair"]),
-    full=dict(_COMMON_FULL, width=128, depths=[2, 4, 6], n_minima=2,
+    full=dict(_COMMON_FULL, width=128, depths=[2, 4, 6, 8], n_minima=3,
               variants=["none", "weight", "weight+repair"]),
     paper={"source": "Jordan, Sedghi, Saukh, Entezari, Neyshabur, 'REPAIR: REnormalizing Permuted "
                      "Activations for Interpolation Repair', ICLR 2023 (arXiv 2211.08403)",
@@ -67,7 +67,7 @@ ENTEZARI_WIDTH = Plan(
     "entezari-width", "Entezari et al.'s trend: after alignment the barrier falls with width "
                       "(one-hidden-layer MNIST MLPs)",
     quick=dict(_COMMON_QUICK, widths=[8, 32], depth=1, n_minima=2, variants=["none", "weight"]),
-    full=dict(_COMMON_FULL, widths=[16, 64, 256, 1024], depth=1, n_minima=2,
+    full=dict(_COMMON_FULL, widths=[4, 8, 16, 64, 256, 1024], depth=1, n_minima=3,
               variants=["none", "weight"]),
     paper={"source": "Entezari, Sedghi, Saukh, Neyshabur, 'The Role of Permutation Invariance in "
                      "Linear Mode Connectivity of Neural Networks', ICLR 2022 (arXiv 2110.06296)",
