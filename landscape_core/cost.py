@@ -3,7 +3,9 @@
 Two halves, both free of Streamlit:
 
 - **Estimates.** ``timing_probe`` measures this device on the model and data at hand, each
-  quantity the median of a few short runs after a warm-up: a training step as a fixed overhead
+  quantity the median of a few short runs after a warm-up (on a CPU in the calling thread's
+  CPU time, which other processes do not inflate: the estimates are for an otherwise idle
+  machine and the text says that other work slows it down): a training step as a fixed overhead
   plus a per-example part; a plain evaluation of one point (what training runs after every
   epoch when a target is set); an affine evaluation of many points (``evaluate_affine``, the
   call behind paths and slices, with the engine's first-layer shortcut and chunking) as a
@@ -285,7 +287,9 @@ def forward_work(model_spec) -> Work:
 # ------------------------------------------------------------------------------ estimates
 @dataclass(frozen=True)
 class Probe:
-    """Measured on one device (wall seconds, medians of a few short runs):
+    """Measured on one device (medians of a few short runs; on a CPU in seconds of the calling
+    thread's CPU time, which is the wall time on an otherwise idle machine and is not inflated
+    by other processes; on a GPU in wall seconds):
 
     - a training step = ``overhead + per_example * batch`` (Adam, forward and backward, the
       minibatch gathered from a permutation as ``training`` does);
@@ -350,30 +354,30 @@ _PROBE_LOCK = threading.Lock()
 _clock = time.monotonic         # the probe clock (tests inject their own)
 
 
-def _seconds(run, sync) -> float:
-    t0 = time.perf_counter()
+def _seconds(run, sync, tick=time.perf_counter) -> float:
+    t0 = tick()
     run()
     sync()
-    return time.perf_counter() - t0
+    return tick() - t0
 
 
-def _median_seconds(run, reps: int, sync, min_seconds: float = 5e-3,
+def _median_seconds(run, reps: int, sync, tick=time.perf_counter, min_seconds: float = 5e-3,
                     max_seconds: float = 1.0) -> float:
     """Median over up to ``reps`` samples of one ``run`` (after a warm-up); each sample repeats
     a fast run until it lasts about ``min_seconds`` (timer noise), and sampling stops early once
     ``max_seconds`` are spent (a large model's probe stays short)."""
     run()
     sync()
-    first = _seconds(run, sync)
+    first = _seconds(run, sync, tick)
     k = max(1, min(50, math.ceil(min_seconds / max(first, 1e-7))))
     times = [first] if k == 1 else []
     spent = first
     while len(times) < reps and (spent < max_seconds or not times):
-        t0 = time.perf_counter()
+        t0 = tick()
         for _ in range(k):
             run()
         sync()
-        dt = time.perf_counter() - t0
+        dt = tick() - t0
         spent += dt
         times.append(dt / k)
     return float(np.median(times))
@@ -390,7 +394,9 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
                  force: bool = False, max_age: float | None = None, clock=None,
                  refresh: bool = False) -> Probe:
     """Time this device on the model and data at hand: training steps, plain and affine
-    evaluations and center steps (medians of ``repeats`` short runs after a warm-up).
+    evaluations and center steps (medians of ``repeats`` short runs after a warm-up; on a CPU
+    the calling thread's CPU time, so other processes on a shared machine do not inflate it and
+    the estimates are for this machine when it is otherwise idle).
 
     Memoised per model, data, batch size and device; a memoised probe older than ``max_age``
     seconds (default ``PROBE_MAX_AGE``) by ``clock`` (default ``time.monotonic``), or one that
@@ -411,9 +417,12 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
             return old
     check_model(model_spec, dev, force=force)
     ds = load_dataset(data_spec)
-    t0 = time.perf_counter()
+    # CPU: the calling thread's CPU time (intra-op workers spin with it), which other processes
+    # on the machine do not inflate; a GPU runs asynchronously: wall time after a sync
+    tick = time.perf_counter if dev.type == "cuda" else time.thread_time
+    t0 = tick()
     net = build_model(model_spec, 0)
-    build = time.perf_counter() - t0
+    build = tick() - t0
     net = net.to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-6)
     batch = max(2, min(batch_size, ds.n_train))
@@ -434,8 +443,8 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
             opt.step()
         return run
     small = max(1, min(8, batch // 8))
-    t_small = _median_seconds(step(small), repeats, sync)
-    t_batch = _median_seconds(step(batch), repeats, sync)
+    t_small = _median_seconds(step(small), repeats, sync, tick)
+    t_batch = _median_seconds(step(batch), repeats, sync, tick)
     overhead, per_example = _line(small, t_small, batch, t_batch)
     net.eval()
 
@@ -446,9 +455,10 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     n_big = min(ds.n_train, 2048, max(64, int(0.2 / fwd_guess)))
     n_small = min(n_big, 64)
     reps = max(1, min(3, repeats))
-    t_big = _median_seconds(plain(n_big), reps, sync)
+    t_big = _median_seconds(plain(n_big), reps, sync, tick)
     if n_big > n_small:
-        eval_overhead, fwd = _line(n_small, _median_seconds(plain(n_small), reps, sync), n_big, t_big)
+        t_small_eval = _median_seconds(plain(n_small), reps, sync, tick)
+        eval_overhead, fwd = _line(n_small, t_small_eval, n_big, t_big)
     else:
         eval_overhead, fwd = 0.0, t_big / n_big
     fwd = fwd or t_big / n_big
@@ -461,12 +471,12 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     grid = lambda k: np.stack([np.linspace(-1, 1, k), np.linspace(1, -1, k)], axis=1)
     affine = lambda k: (lambda: ev.evaluate_affine(theta, dirs, grid(k)))
     k1 = 4
-    t_first = _seconds(affine(k1), sync)            # the first call traces the model
-    a1 = _median_seconds(affine(k1), reps, sync)
+    t_first = _seconds(affine(k1), sync, tick)      # the first call traces the model
+    a1 = _median_seconds(affine(k1), reps, sync, tick)
     k2 = 16                                         # enough points for ~20 ms: a steady slope
-    while _seconds(affine(k2), sync) < 0.02 and k2 < 4096:
+    while _seconds(affine(k2), sync, tick) < 0.02 and k2 < 4096:
         k2 *= 4
-    a2 = _median_seconds(affine(k2), reps, sync)
+    a2 = _median_seconds(affine(k2), reps, sync, tick)
     fixed, per_point = _line(k1, a1, k2, a2)
     per_point = per_point or a2 / k2
 
@@ -489,9 +499,9 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
         return run
     cb = min(batch, max(8, int(0.05 / (4 * max(per_example, 1e-9)))))   # ~50 ms at most
     c_small_b = max(1, cb // 4)
-    c1 = _median_seconds(cstep(1, cb), reps, sync)
-    c4 = _median_seconds(cstep(4, cb), reps, sync)
-    c4s = _median_seconds(cstep(4, c_small_b), reps, sync)
+    c1 = _median_seconds(cstep(1, cb), reps, sync, tick)
+    c4 = _median_seconds(cstep(4, cb), reps, sync, tick)
+    c4s = _median_seconds(cstep(4, c_small_b), reps, sync, tick)
     c_example = max(c4 - c4s, 0.0) / (4 * (cb - c_small_b)) if cb > c_small_b else 0.0
     c_point = max((c4 - c1) / 3 - cb * c_example, 0.0)
     c_overhead = max(c1 - c_point - cb * c_example, 0.0)
