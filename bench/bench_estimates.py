@@ -185,7 +185,7 @@ def markdown(rows, meta) -> str:
     bounds = [r for r in rows if r["upper"]]
     if bounds:
         lines.append(f"Not counted: {len(bounds)} upper bounds (training to a target with no minimum "
-                     f"of the recipe cached yet: all epochs assumed), estimate / wall "
+                     f"of the recipe cached yet: all epochs assumed), estimate / CPU "
                      f"{min(r['ratio'] for r in bounds):.2f} to {max(r['ratio'] for r in bounds):.2f}.")
     lines += ["", END]
     return "\n".join(lines)

@@ -433,9 +433,11 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
+    perm = torch.randperm(X.shape[0], generator=gen).to(dev)   # drawn once per epoch in training
+
     def step(n):                                    # what training._fit does per step
         def run():
-            idx = torch.randperm(X.shape[0], generator=gen)[:n].to(dev)
+            idx = perm[:n]
             loss = per_sample_loss(net(X[idx]), y[idx], ds.loss).mean()
             bool(torch.isfinite(loss))
             opt.zero_grad(set_to_none=True)
@@ -488,7 +490,7 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
 
     def cstep(points, n):
         def run():
-            idx = torch.randperm(X.shape[0], generator=gen)[:n].to(dev)
+            idx = perm[:n]
             groups = torch.randint(2, (1,), generator=gen).to(dev)
             t = torch.rand(1, points, generator=gen).to(dev)[..., None]
             pts = (t * ctheta + (1 - t) * feet[groups][:, None, :]).reshape(-1, theta.numel())
@@ -518,8 +520,9 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
 
 def observe(probe: Probe, estimated_seconds: float, actual_seconds: float, *,
             tolerance: float = 2.0) -> bool:
-    """Report how long estimated work really took. When the two differ by more than a factor
-    ``tolerance`` the probe is forgotten, so the next ``timing_probe`` measures again (a probe
+    """Report how long estimated work really took (measured as the probe measures: on a CPU
+    the thread's CPU time, or the wall time on an otherwise idle machine). When the two differ
+    by more than a factor ``tolerance`` the probe is forgotten, so the next ``timing_probe`` measures again (a probe
     taken while the machine was busy is not kept for good). Returns True if it was forgotten."""
     if not (estimated_seconds > 0 and actual_seconds > 0):
         return False
