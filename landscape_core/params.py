@@ -8,6 +8,7 @@ count trainable parameters only. Nothing here changes a module's ``requires_grad
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -86,6 +87,27 @@ def load_flat(model: nn.Module, theta: torch.Tensor) -> nn.Module:
 def bn_buffers(model: nn.Module) -> dict:
     """BatchNorm running statistics (and any other buffers) as a dict of tensors."""
     return {k: v.detach().clone() for k, v in model.named_buffers()}
+
+
+def restore_buffer_shapes(buffers: dict, shapes: dict | None = None) -> dict:
+    """Buffers read back from storage, each in the shape it had when it was stored.
+
+    ``shapes`` (name -> list of ints) is the record written beside the buffers; a buffer whose
+    stored array has the same number of entries is reshaped to it. Entries written before that
+    record (and before 0-d arrays were kept 0-d: ``np.ascontiguousarray`` turns a 0-d array
+    into shape (1,)) hold BatchNorm's 0-d counter ``num_batches_tracked`` as shape (1,); with
+    no record such a counter is made 0-d again, so copying it into a module's buffer works.
+    """
+    out = {}
+    for name, b in buffers.items():
+        b = torch.as_tensor(b)
+        want = (shapes or {}).get(name)
+        if want is not None and b.numel() == math.prod(want):
+            b = b.reshape(tuple(int(s) for s in want))
+        elif want is None and name.rsplit(".", 1)[-1] == "num_batches_tracked" and b.numel() == 1:
+            b = b.reshape(())
+        out[name] = b
+    return out
 
 
 @torch.no_grad()

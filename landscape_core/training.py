@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -31,9 +30,8 @@ from .config import DataSpec, ModelSpec, TrainSpec, spec_dict
 from .cost import check_model
 from .evaluate import Evaluator, per_sample_loss, resolve_device
 from .models import build_model
-from .params import bn_buffers, flatten
+from .params import bn_buffers, flatten, restore_buffer_shapes
 
-log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
 
@@ -202,6 +200,7 @@ def _meta(m: Minimum) -> dict:
             "train": spec_dict(m.train) if m.train else None, "seed": m.seed,
             "train_loss": m.train_loss, "train_acc": m.train_acc, "test_loss": m.test_loss,
             "test_acc": m.test_acc, "wall_time": m.wall_time, "epochs": m.epochs, "label": m.label,
+            "buffer_shapes": {k: list(v.shape) for k, v in m.buffers.items()},   # 0-d stays 0-d
             **({"renamed": [list(p) for p in m.renamed]} if m.renamed else {})}
 
 
@@ -216,7 +215,8 @@ def minimum_from_entry(entry) -> Minimum:
     meta = entry.meta
     strip = lambda d: {k: v for k, v in d.items() if k != "__type__"}
     train = TrainSpec(**strip(meta["train"])) if meta.get("train") else None
-    buffers = {k[7:]: torch.from_numpy(np.array(v)) for k, v in entry.arrays.items() if k[:7] == "buffer."}
+    buffers = restore_buffer_shapes({k[7:]: torch.from_numpy(np.array(v)) for k, v in entry.arrays.items()
+                                     if k[:7] == "buffer."}, meta.get("buffer_shapes"))
     return Minimum(ModelSpec(**strip(meta["model"])), DataSpec(**strip(meta["data"])), train,
                    meta["seed"], torch.from_numpy(np.array(entry.arrays["theta"])), buffers,
                    meta["train_loss"], meta["train_acc"], meta["test_loss"], meta["test_acc"],

@@ -17,7 +17,7 @@ from ..star import star_report
 from ..training import train_minima
 from .envelope import Progress, part
 from .figures import minima_summary
-from .plans import TABLE1_COLUMN, TABLE2_COLUMN, TABLE_SETTINGS
+from .plans import BN_SETTINGS, COLUMN_NOTES, QUICK_CHANGES, TABLE1_COLUMN, TABLE2_COLUMN, TABLE_SETTINGS
 
 BARRIER = {k: BARRIER_DEFINITIONS[k] for k in ("max_loss", "min_acc", "barrier_height")}
 
@@ -30,8 +30,10 @@ def table_experiment(setting: str, quick: bool, n_minima: int | None = None) -> 
     exp = preset(setting)
     labels = {}
     if quick:
-        exp = exp.replace(**{"data.n_train": 500 if setting == "mnist-fnn" else 100,
-                             "data.n_test": 200, "train.epochs": 1, "train.target_train_acc": None})
+        exp = exp.replace(**QUICK_CHANGES[setting])
+        if setting in BN_SETTINGS:
+            labels["training_label"] = ("QUICK: a smoke run of every step (width multiplier 4, 64 "
+                                        "training images, 12 epochs); not a reproduction")
     elif setting == "mnist-fnn":
         exp = exp.replace(**{"data.n_train": 10000, "train.epochs": 20, "train.target_train_acc": None})
         labels["training_label"] = ("SHORTENED/SUBSET: first 10,000 of the 60,000 MNIST training "
@@ -45,8 +47,9 @@ def table_experiment(setting: str, quick: bool, n_minima: int | None = None) -> 
 
 def table_extra(setting: str, quick: bool, n_minima: int | None = None) -> dict:
     exp, labels = table_experiment(setting, quick, n_minima)
+    note = COLUMN_NOTES.get(("table2" if n_minima == 2 else "table1", setting))
     return {"setting": setting, "experiment": spec_dict(exp), "seeds": list(exp.seed_list),
-            "train_epochs": exp.train.epochs, **labels}
+            "train_epochs": exp.train.epochs, **labels, **({"column_note": note} if note else {})}
 
 
 def _evaluators(exp: Experiment, bn_policy: str, device):
@@ -65,9 +68,11 @@ def center_facts(c, ev) -> dict:
 
 
 def table1(s: dict, centers: dict, device, progress: Progress, cache, *, setting: str,
-           quick: bool) -> dict:
-    """Segments and fold-lines of 5 minima through one center per recipe, beside the paper."""
-    exp, _ = table_experiment(setting, quick)
+           quick: bool, exp: Experiment | None = None) -> dict:
+    """Segments and fold-lines of 5 minima through one center per recipe, beside the paper.
+
+    ``exp`` replaces the column's experiment (``bench/gpu_check.py``: a reduced column)."""
+    exp = exp if exp is not None else table_experiment(setting, quick)[0]
     column, n_points = TABLE1_COLUMN[setting], s["n_points"]
     minima = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, device=device,
                           cache=cache, progress=part(progress, 0.0, 0.35, "minima: "))
