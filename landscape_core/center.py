@@ -34,7 +34,7 @@ from .config import BN_POLICIES, spec_dict
 from .evaluate import Progress, resolve_device
 from .models import build_model
 from .params import ParamLayout, flatten
-from .pathloss import as_feet, resolve_loss, train_path_loss
+from .pathloss import Affine, as_feet, resolve_loss, train_path_loss
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +167,24 @@ def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
         tt = t[..., None]
         return (tt * theta + (1 - tt) * ends[:, None, :]).reshape(-1, dim)
 
+    def coeffs(t, groups):                             # the same points: A * theta + C @ feet
+        A = t.reshape(-1, 1)
+        C = torch.zeros(A.shape[0], len(feet_dev), dtype=A.dtype, device=A.device)
+        rows = torch.arange(A.shape[0], device=A.device)
+        C[rows, groups.repeat_interleave(t.shape[1])] = 1 - A[:, 0]
+        return A, C
+
     penalty = None
     if spec.lam > 0:
         penalty = lambda theta, groups: spec.lam * ((theta - feet_dev[groups]) ** 2).sum(1).mean()
     run = train_path_loss(theta0, points, n_groups=len(feet), penalty_fn=penalty, model=model,
                            X=X, y=y, loss=loss, spec=spec, progress=progress,
-                           should_stop=should_stop, device=dev, what="center finding")
+                           should_stop=should_stop, device=dev, what="center finding",
+                           affine=Affine(feet_dev, coeffs))
     distances = (run.theta.double() - feet.double()).norm(dim=1).numpy()
     meta = {"interrupted": run.interrupted, "n_feet": int(len(feet)), "loss": loss,
-            "bn_mode": run.mode, "device": str(dev), "init": "given" if init_theta is not None
-            else spec.init, "sec_per_step": run.wall_time / max(run.n_steps, 1)}
+            "bn_mode": run.mode, "route": run.route, "device": str(dev),
+            "init": "given" if init_theta is not None else spec.init, "sec_per_step": run.wall_time / max(run.n_steps, 1)}
     log.info("center finding: %d steps in %.1f s, final objective %.4g", run.n_steps,
              run.wall_time, run.history[-1] if len(run.history) else float("nan"))
     return Center(run.theta, spec, run.history, distances, run.wall_time, run.n_steps, meta)

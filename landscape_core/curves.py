@@ -14,7 +14,7 @@ from ._validation import Options, validate_params
 from .center import CenterSpec
 from .evaluate import Progress, resolve_device
 from .params import ParamLayout
-from .pathloss import PointsFn, as_feet, resolve_loss, train_path_loss
+from .pathloss import Affine, PointsFn, as_feet, resolve_loss, train_path_loss
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,19 @@ def curve_points(kind: str, a: torch.Tensor, b: torch.Tensor) -> PointsFn:
     return points
 
 
+def curve_coeffs(kind: str):
+    """t -> (A (T, 1), C (T, 2)): the same points as ``curve_points`` as A * bend + C @ [a; b]."""
+    def coeffs(t, groups):
+        tt = t.reshape(-1, 1).float()
+        if kind == "bezier":
+            return 2 * tt * (1 - tt), torch.cat([(1 - tt) ** 2, tt ** 2], dim=1)
+        low = tt < 0.5
+        A = torch.where(low, 2 * tt, 2 * (1 - tt))
+        C = torch.cat([torch.where(low, 1 - 2 * tt, 0.0), torch.where(low, 0.0, 2 * tt - 1)], dim=1)
+        return A, C
+    return coeffs
+
+
 @validate_params(kind=Options("bezier", "polychain"))
 def fit_curve(theta_a, theta_b, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
               kind: str = "bezier", spec: CenterSpec = CenterSpec(), loss: str = "auto",
@@ -91,7 +104,9 @@ def fit_curve(theta_a, theta_b, *, model: nn.Module, X: torch.Tensor, y: torch.T
     a, b = ends[0].to(dev), ends[1].to(dev)
     run = train_path_loss(ends.mean(0), curve_points(kind, a, b), n_groups=1, penalty_fn=None,
                            model=model, X=X, y=y, loss=loss, spec=spec, progress=progress,
-                           should_stop=should_stop, device=dev, what=f"{kind} curve fitting")
-    meta = {"interrupted": run.interrupted, "loss": loss, "bn_mode": run.mode, "device": str(dev),
+                           should_stop=should_stop, device=dev, what=f"{kind} curve fitting",
+                           affine=Affine(torch.stack([a, b]), curve_coeffs(kind)))
+    meta = {"interrupted": run.interrupted, "loss": loss, "bn_mode": run.mode, "route": run.route,
+            "device": str(dev),
             "sec_per_step": run.wall_time / max(run.n_steps, 1)}
     return Curve(run.theta, kind, run.history, ends[0], ends[1], run.wall_time, run.n_steps, meta)

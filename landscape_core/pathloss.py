@@ -5,10 +5,15 @@ It minimises the mean minibatch loss at points that depend on one trainable vect
 the points are t * theta + (1 - t) * theta_i on the segments to the feet; for a curve
 (``curves.fit_curve``) they lie on a Bezier curve or a polychain through the bend theta. Each
 step draws B_r groups (feet), B_t values of t per group and ONE data minibatch shared by all
-points; ``evaluate.BatchedLoss`` evaluates them together.
+points. Where the points are affine in theta and fixed rows (``Affine``: the feet, the curve's
+ends) and the model has a cuttable Linear/Conv2d first layer, ``evaluate.AffineLoss`` evaluates
+them (the first layer once for theta, cached per sample for the fixed rows); otherwise, and for
+BatchNorm models, ``evaluate.BatchedLoss`` evaluates the points themselves (``Run.route`` says
+which). Both give the same objective and gradient up to float round-off.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,13 +22,43 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from ._validation import check_options
-from .evaluate import BatchedLoss, resolve_device
+from ._validation import Options, check_options, validate_params
+from .evaluate import AffineLoss, BatchedLoss, resolve_device
 
 if TYPE_CHECKING:
     from .center import CenterSpec
 
+log = logging.getLogger(__name__)
 PointsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+ROUTES = ("auto", "plain")
+
+
+@dataclass(frozen=True)
+class Affine:
+    """points = A * theta + C @ bank: ``coeffs(t, groups) -> (A (P, 1), C (P, n))``, bank (n, D)."""
+    bank: torch.Tensor
+    coeffs: Callable[[torch.Tensor, torch.Tensor], tuple]
+
+
+class PathObjective:
+    """The mean minibatch loss at one step's points, ``obj(theta, t, groups, idx)``, by the
+    first-layer shortcut where ``affine`` is given and the model allows it, else plainly."""
+
+    @validate_params(route=Options(ROUTES))
+    def __init__(self, model, loss: str, bn_policy: str, dev, X, y, points_fn: PointsFn,
+                 affine: Affine | None, route: str = "auto"):
+        self.X, self.y, self.points_fn, self.affine = X, y, points_fn, affine
+        self.batched = BatchedLoss(model, loss, bn_policy, dev)
+        self.fast, self.route = None, "plain (points evaluated one by one or vmapped)"
+        if affine is not None and route == "auto":
+            self.fast, why = AffineLoss.build(model, loss, bn_policy, dev, X, y, affine.bank)
+            self.route = why
+
+    def __call__(self, theta, t, groups, idx) -> torch.Tensor:
+        if self.fast is not None:
+            A, C = self.affine.coeffs(t, groups)
+            return self.fast(theta[None], A, C, idx).mean()
+        return self.batched(self.points_fn(theta, t, groups), self.X[idx], self.y[idx]).mean()
 
 
 def _sample_t(kind: str, rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
@@ -43,14 +78,17 @@ class Run:
     interrupted: bool
     wall_time: float
     mode: str
+    route: str = "plain"
 
 
 def train_path_loss(theta0: torch.Tensor, points_fn: PointsFn, *, n_groups: int, penalty_fn,
                      model, X, y, loss: str, spec: CenterSpec, progress, should_stop, device,
-                     what: str) -> Run:
+                     what: str, affine: Affine | None = None, route: str = "auto") -> Run:
     """Minimise the mean minibatch loss at ``points_fn(theta, t, groups)`` (+ penalty) over theta.
 
     t : (B_r, B_t) sampled per ``spec.t_dist``; groups : (B_r,) indices in [0, n_groups).
+    affine : the same points as ``Affine`` coefficients (enables the first-layer shortcut);
+    route : "auto" (the shortcut where it applies) or "plain" (always ``points_fn``).
     """
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float32), y.to(dev)
@@ -63,7 +101,8 @@ def train_path_loss(theta0: torch.Tensor, points_fn: PointsFn, *, n_groups: int,
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
              if spec.lr_schedule == "cosine" else None)
     gen = torch.Generator().manual_seed(int(spec.seed))
-    batched = BatchedLoss(model, loss, spec.bn_policy, dev)
+    objective = PathObjective(model, loss, spec.bn_policy, dev, X, y, points_fn, affine, route)
+    log.info("%s: %s", what, objective.route)
     history, running, count, interrupted, step = [], torch.zeros((), device=dev), 0, False, 0
     start = time.perf_counter()
     for step in range(1, total + 1):
@@ -73,7 +112,7 @@ def train_path_loss(theta0: torch.Tensor, points_fn: PointsFn, *, n_groups: int,
         idx = perm[pos * bs:(pos + 1) * bs].to(dev)
         groups = torch.randint(n_groups, (spec.n_feet_per_step,), generator=gen).to(dev)
         t = _sample_t(spec.t_dist, spec.n_feet_per_step, spec.n_t, gen).to(dev)
-        obj = batched(points_fn(theta, t, groups), X[idx], y[idx]).mean()
+        obj = objective(theta, t, groups, idx)
         if penalty_fn is not None:
             obj = obj + penalty_fn(theta, groups)
         opt.zero_grad(set_to_none=True)
@@ -92,7 +131,7 @@ def train_path_loss(theta0: torch.Tensor, points_fn: PointsFn, *, n_groups: int,
             interrupted = True
             break
     return Run(theta.detach().cpu().float().clone(), np.asarray(history, float), step,
-                interrupted, time.perf_counter() - start, batched.mode)
+                interrupted, time.perf_counter() - start, objective.batched.mode, objective.route)
 
 
 def _checked_mean(running: torch.Tensor, count: int, step: int, what: str, spec: CenterSpec) -> float:

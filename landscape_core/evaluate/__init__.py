@@ -10,16 +10,19 @@ One concept per module:
   Linear or Conv2d (found with ``torch.fx``);
 - ``engine``: ``Evaluator``, the one driver loop over data batches and chunks of points, and
   ``evaluators_for``;
-- ``batched``: ``BatchedLoss``, the differentiable minibatch loss at many points (trainers).
+- ``batched``: ``BatchedLoss``, the differentiable minibatch loss at many points (trainers);
+- ``affine_loss``: ``AffineLoss``, the same for affine families of points via the first-layer
+  shortcut (center finding, curve fitting, path shortening).
 
 Measurements: ``bench/bench_engine.py``, ``docs/benchmarks.md``.
 """
+from .affine_loss import AffineLoss
 from .batched import BatchedLoss
 from .common import (CPU_CHUNK_FLOATS, CPU_MAX_BATCH, VMAP_MAX_PARAMS_CPU, VMAP_MAX_PARAMS_CPU_1THREAD,
                      EvalResult, Progress, per_sample_loss, resolve_device, resolve_loss)
 from .engine import Evaluator, evaluators_for
 from .shortcut import FirstLayerSplit, split_first_layer
 
-__all__ = ["BatchedLoss", "EvalResult", "Evaluator", "FirstLayerSplit", "Progress", "evaluators_for",
+__all__ = ["AffineLoss", "BatchedLoss", "EvalResult", "Evaluator", "FirstLayerSplit", "Progress", "evaluators_for",
            "per_sample_loss", "resolve_device", "resolve_loss", "split_first_layer",
            "VMAP_MAX_PARAMS_CPU", "VMAP_MAX_PARAMS_CPU_1THREAD", "CPU_MAX_BATCH", "CPU_CHUNK_FLOATS"]

@@ -1,0 +1,159 @@
+"""Center step vs training step: CPU time per step, one thread, median of interleaved repeats.
+
+A training step is ``model(x)``, cross-entropy, backward and Adam on one batch. A center step
+is what ``center.find_center`` runs per step (B_r = 1 foot, B_t = 3 values of t, the same
+batch size, Adam): sample t, the foot and the batch, the mean loss at the 3 points, backward,
+Adam. It is timed on both routes of ``pathloss.PathObjective``: "old" (``route="plain"``, the
+points evaluated with ``BatchedLoss``) and "new" (``AffineLoss``, the first-layer shortcut),
+the latter with the feet's first-layer outputs cached ("warm", the steady state after the first
+epochs) and recomputed every step ("cold", the first epoch or a budget too small for them).
+
+    OMP_NUM_THREADS=1 python bench/bench_center_step.py            # ~1-2 min
+    OMP_NUM_THREADS=1 python bench/bench_center_step.py --quick
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from landscape_core import load_dataset  # noqa: E402
+from landscape_core.config import DataSpec, ModelSpec  # noqa: E402
+from landscape_core.models import build_model  # noqa: E402
+from landscape_core.params import flatten  # noqa: E402
+from landscape_core.pathloss import Affine, PathObjective, _sample_t  # noqa: E402
+
+CASES = {
+    "FNN 784-500-300-10, MNIST": (ModelSpec("mlp", hidden=(500, 300), input_shape=(1, 28, 28),
+                                            n_outputs=10), DataSpec("mnist", n_train=10000)),
+    "digits MLP 64-64-64-10": (ModelSpec("mlp", width=64, depth=2, input_shape=(64,), n_outputs=10),
+                               DataSpec("digits")),
+}
+N_FEET, B_T, BATCH = 5, 3, 200
+
+
+def center_fns(feet: torch.Tensor):
+    """The points of ``find_center`` (B_r = 1) and the same points as Affine coefficients."""
+    def points(theta, t, groups):
+        tt = t[..., None]
+        return (tt * theta + (1 - tt) * feet[groups][:, None, :]).reshape(-1, feet.shape[1])
+
+    def coeffs(t, groups):
+        A = t.reshape(-1, 1)
+        C = torch.zeros(A.shape[0], len(feet))
+        C[torch.arange(A.shape[0]), groups.repeat_interleave(t.shape[1])] = 1 - A[:, 0]
+        return A, C
+    return points, coeffs
+
+
+def make_case(mspec: ModelSpec, dspec: DataSpec):
+    ds = load_dataset(dspec)
+    X, y = ds.X_train.float(), ds.y_train
+    model = build_model(mspec, 0)
+    feet = torch.stack([flatten(build_model(mspec, s)) for s in range(1, N_FEET + 1)])
+    points, coeffs = center_fns(feet)
+    gen = torch.Generator().manual_seed(0)
+    steps = {}
+
+    train_model = build_model(mspec, 0)
+    opt_t = torch.optim.Adam(train_model.parameters(), lr=1e-3)
+
+    def train_step():
+        idx = torch.randperm(len(X), generator=gen)[:BATCH]
+        loss = F.cross_entropy(train_model(X[idx]), y[idx])
+        opt_t.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_t.step()
+    steps["training step"] = train_step
+
+    def center_step(route: str, cold: bool):
+        objective = PathObjective(model, "cross_entropy", "recompute", "cpu", X, y, points,
+                                  Affine(feet, coeffs), route)
+        if objective.fast is not None:
+            if cold:
+                objective.fast.cache.max_rows = 0
+            else:   # the steady state: every foot's outputs known for every sample
+                for start in range(0, len(X), 1000):
+                    idx = torch.arange(start, min(start + 1000, len(X)))
+                    objective.fast.cache(list(range(N_FEET)), idx, objective.fast.split.prefix(X[idx]))
+        theta = feet.mean(0).clone().requires_grad_(True)
+        opt = torch.optim.Adam([theta], lr=1e-3)
+
+        def step():
+            idx = torch.randperm(len(X), generator=gen)[:BATCH]
+            groups = torch.randint(N_FEET, (1,), generator=gen)
+            t = _sample_t("uniform", 1, B_T, gen)
+            obj = objective(theta, t, groups, idx)
+            opt.zero_grad(set_to_none=True)
+            obj.backward()
+            opt.step()
+        return step, objective.route
+    routes = {}
+    for label, route, cold in (("center step, old route", "plain", False),
+                               ("center step, new route (cache warm)", "auto", False),
+                               ("center step, new route (cache cold)", "auto", True)):
+        steps[label], routes[label] = center_step(route, cold)
+    return steps, routes
+
+
+def measure(steps: dict, repeats: int, per_repeat: int) -> dict:
+    """Median CPU seconds per step of each variant, the variants interleaved in every repeat."""
+    for fn in steps.values():   # warm-up
+        for _ in range(3):
+            fn()
+    times = {k: [] for k in steps}
+    for _ in range(repeats):
+        for k, fn in steps.items():
+            t0 = time.process_time()
+            for _ in range(per_repeat):
+                fn()
+            times[k].append((time.process_time() - t0) / per_repeat)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                    if line.startswith("Model name"))
+    except Exception:
+        return platform.processor() or "unknown CPU"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--per-repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.per_repeat = 3, 2
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}; 1 thread; CPU time (time.process_time); "
+          f"median of {args.repeats} interleaved repeats of {args.per_repeat} steps; batch {BATCH}, "
+          f"B_r = 1, B_t = {B_T}, {N_FEET} feet, Adam.\n")
+    print("| model | training step | center step, old route | new route, cache warm | "
+          "new route, cache cold | old / training | new (warm) / training | new (cold) / training |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (mspec, dspec) in CASES.items():
+        steps, routes = make_case(mspec, dspec)
+        med = measure(steps, args.repeats, args.per_repeat)
+        tr, old, warm, cold = med.values()
+        print(f"| {name} | {tr * 1e3:.2f} ms | {old * 1e3:.2f} ms | {warm * 1e3:.2f} ms | "
+              f"{cold * 1e3:.2f} ms | {old / tr:.2f}x | {warm / tr:.2f}x | {cold / tr:.2f}x |",
+              flush=True)
+        print(f"<!-- routes: {routes} -->", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
