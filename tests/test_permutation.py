@@ -286,3 +286,34 @@ def test_pair_profiles_are_raw_aligned_and_repaired(tiny_minima, tmp_cache):
     assert [p.meta["align"] for p in profs.values()] == ["none", "weight", "weight"]
     assert profs["raw"].barriers("test")["rebasin_barrier"] >= 0
     assert profs["weight matching"].train_loss[-1] == pytest.approx(b.train_loss, rel=1e-4)
+
+
+def test_sweep_and_ngd_run_modulo_permutation_and_say_so(tiny_minima, tmp_cache, one_thread):
+    from landscape_core import load_dataset, preset, sweep
+    from landscape_core.evaluate import evaluators_for
+    from landscape_core.ngd import ngd_tradeoff
+    from landscape_core.recipes import recipe_spec
+    from tests.conftest import TINY_DATA
+    base = preset("tiny").replace(n_minima=2)
+    spec = recipe_spec("ngd", steps=3)
+    raw = sweep(base, "model.width", [8], center_spec=spec, n_points=3, cache=tmp_cache)
+    n_raw = len(tmp_cache.list("sweep_point"))
+    al = sweep(base, "model.width", [8], center_spec=spec, n_points=3, cache=tmp_cache, align="weight")
+    assert len(tmp_cache.list("sweep_point")) == n_raw + 1           # its own key; raw untouched
+    assert raw.meta["align"] == "none" and "no alignment" in raw.meta["alignment"]
+    assert al.meta["align"] == "weight" and "weight matching" in al.meta["alignment"]
+    assert all(r["align"] == "weight" for r in al.rows) and all("align" not in r for r in raw.rows)
+    assert al.rows[0]["segment_barrier_height"] <= raw.rows[0]["segment_barrier_height"] + 1e-9
+    star = sweep(base, "model.width", [8], center_spec=spec, n_points=3, cache=tmp_cache,
+                 align="weight", center_mode="star")
+    assert "first foot" in star.meta["alignment"]
+    from landscape_core.training import store_minimum
+    ev, _ = evaluators_for(build_model(tiny_minima[0].model), load_dataset(TINY_DATA))
+    a, b = (store_minimum(m, tmp_cache) for m in tiny_minima[:2])      # centers read feet by key
+    trade = ngd_tradeoff(a, b, evaluator=ev, cache=tmp_cache, lams=(1e-3,), steps=3, align="weight")
+    assert trade.align == "weight" and trade.pair[1] == aligned_minimum(a, b, "weight", tmp_cache).key
+    assert "modulo permutation" in trade.caption()
+    plain = ngd_tradeoff(a, b, evaluator=ev, cache=tmp_cache, lams=(1e-3,), steps=3)
+    assert plain.align == "none" and plain.pair == (a.key, b.key) and "permutation" not in plain.caption()
+    with pytest.raises(ValueError, match="align"):
+        ngd_tradeoff(a, b, evaluator=ev, cache=tmp_cache, align="sideways")
