@@ -36,7 +36,6 @@ With ``--out`` the text between the ``bench_estimates`` markers inside the secti
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import os
 import platform
@@ -52,7 +51,6 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-import landscape_core as lc  # noqa: E402
 from landscape_core import cost  # noqa: E402
 from landscape_core.cache import DiskCache  # noqa: E402
 from landscape_core.center import CenterSpec, center_for_minima  # noqa: E402

@@ -9,7 +9,8 @@ Two halves, both free of Streamlit:
   plus a per-example part; a plain evaluation of one point (what training runs after every
   epoch when a target is set); an affine evaluation of many points (``evaluate_affine``, the
   call behind paths and slices, with the engine's first-layer shortcut and chunking) as a
-  per-call and a per-point part; a center step with P = B_r x B_t points. The probe is
+  per-call and a per-point part; a few steps of the real center trainer with P = B_r x B_t
+  points. The probe is
   memoised per model, data, batch size and device, measured again once older than
   ``PROBE_MAX_AGE`` seconds, and forgotten at once when ``observe`` reports a run that took
   more than twice or less than half its estimate, so a probe taken on a busy machine is not
@@ -298,7 +299,8 @@ class Probe:
     - an affine evaluation (``evaluate_affine``: paths and slices, with the first-layer shortcut
       and the engine's chunking) of K points on n examples = ``affine_setup`` (once per
       evaluator) ``+ n * (affine_fixed + K * affine_point)``;
-    - a center step with P points (B_r x B_t) on a minibatch of b examples =
+    - a center fit (``center.find_center``, whatever route it takes for the model) =
+      ``center_setup`` + per step with P points (B_r x B_t) on a minibatch of b examples
       ``center_overhead + P * (center_point + b * center_example)``;
     - ``build``: building the model; ``work``: its multiply-adds (``forward_work``);
       ``measured_at``: the probe clock's time of the measurement (staleness).
@@ -319,6 +321,7 @@ class Probe:
     center_overhead: float | None = None
     center_point: float = 0.0
     center_example: float = 0.0
+    center_setup: float = 0.0
     batch_size: int = 0
     build: float = 0.0
     work: Work | None = None
@@ -403,7 +406,7 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     ``observe`` found far off, is measured again; ``refresh=True`` always measures.
     """
     from .data import load_dataset
-    from .evaluate import BatchedLoss, Evaluator, per_sample_loss, resolve_device
+    from .evaluate import Evaluator, per_sample_loss, resolve_device
     from .models import build_model
     from .params import flatten
     dev = resolve_device(device)
@@ -482,28 +485,22 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     fixed, per_point = _line(k1, a1, k2, a2)
     per_point = per_point or a2 / k2
 
-    # center steps: BatchedLoss at P points sharing one minibatch, Adam on theta
-    bl = BatchedLoss(net, ds.loss, "recompute", dev)
-    feet = (theta + 1e-2 * torch.randn(2, theta.numel(), generator=gen).to(dev))
-    ctheta = theta.clone().requires_grad_(True)
-    copt = torch.optim.Adam([ctheta], lr=1e-6)
+    # center steps: the real trainer (center.find_center, whatever route it takes for this
+    # model), S steps minus one step, at P = 1 and 4 points and two minibatch sizes
+    from .center import CenterSpec, find_center
+    feet = theta.cpu() + 1e-2 * torch.randn(2, theta.numel(), generator=gen)
+    steps = 17
 
-    def cstep(points, n):
-        def run():
-            idx = perm[:n]
-            groups = torch.randint(2, (1,), generator=gen).to(dev)
-            t = torch.rand(1, points, generator=gen).to(dev)[..., None]
-            pts = (t * ctheta + (1 - t) * feet[groups][:, None, :]).reshape(-1, theta.numel())
-            obj = bl(pts, X[idx], y[idx]).mean()
-            copt.zero_grad(set_to_none=True)
-            obj.backward()
-            copt.step()
-        return run
+    def fit(points, n, k):
+        spec = CenterSpec(n_t=points, batch_size=n, steps=k, lr=1e-6, lr_schedule="constant")
+        return lambda: find_center(feet, model=net, X=ds.X_train, y=ds.y_train, spec=spec,
+                                   loss=ds.loss, device=dev)
     cb = min(batch, max(8, int(0.05 / (4 * max(per_example, 1e-9)))))   # ~50 ms at most
     c_small_b = max(1, cb // 4)
-    c1 = _median_seconds(cstep(1, cb), reps, sync, tick)
-    c4 = _median_seconds(cstep(4, cb), reps, sync, tick)
-    c4s = _median_seconds(cstep(4, c_small_b), reps, sync, tick)
+    one = _median_seconds(fit(1, cb, 1), reps, sync, tick)
+    c1, c4, c4s = (max(_median_seconds(fit(pts, b, steps), reps, sync, tick) - one, 0.0) / (steps - 1)
+                   for pts, b in ((1, cb), (4, cb), (4, c_small_b)))
+    c_setup = max(one - c1, 0.0)
     c_example = max(c4 - c4s, 0.0) / (4 * (cb - c_small_b)) if cb > c_small_b else 0.0
     c_point = max((c4 - c1) / 3 - cb * c_example, 0.0)
     c_overhead = max(c1 - c_point - cb * c_example, 0.0)
@@ -511,6 +508,7 @@ def timing_probe(model_spec, data_spec, batch_size: int = 64, *, device="auto", 
     probe = Probe(overhead, per_example, fwd, ds.n_train, ds.n_test, str(dev),
                   eval_overhead=eval_overhead, affine_point=per_point / n_aff, affine_fixed=fixed / n_aff,
                   affine_setup=max(t_first - a1, 0.0), center_overhead=c_overhead,
+                  center_setup=c_setup,
                   center_point=c_point, center_example=c_example, batch_size=batch, build=build,
                   work=forward_work(model_spec), measured_at=now)
     with _PROBE_LOCK:
@@ -582,7 +580,8 @@ def center_estimate(probe: Probe, center_spec) -> Estimate:
     steps = center_spec.steps or center_spec.epochs * per_epoch
     mean_batch = bs if center_spec.steps else probe.n_train / per_epoch
     points = center_spec.n_t * center_spec.n_feet_per_step
-    seconds = SAFETY * (steps * probe.center_step_seconds(points, mean_batch) + 2 * probe.build)
+    seconds = SAFETY * (steps * probe.center_step_seconds(points, mean_batch) + 2 * probe.build
+                        + probe.center_setup)
     return Estimate(seconds, float(steps * points * mean_batch * 3 * probe.macs()), "fitting a center")
 
 
