@@ -9,6 +9,7 @@ from landscape_core.checks import center_quality_flag  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDAS, recipe_spec  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
 from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
+from ui.state import ALIGN_CHOICES  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
@@ -51,6 +52,33 @@ if res["fold_line"] is not None:
         st.warning(flag)
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="paths.pair_table")
 st.caption(recipe_line + " · " + " · ".join(f"**{k}**: {v}" for k, v in BARRIER_DEFINITIONS.items()))
+
+align = state.alignment()
+if align != "none":
+    st.subheader("Modulo permutation: raw, aligned and aligned + REPAIR")
+    prof = guarded("Alignment", calls.aligned_pair, exp.model, exp.data, ms.keys[i], ms.keys[j], align,
+                   n_points, root)
+    labels = list(prof)
+    fig = figures.path_profile_figure(list(prof.values()), split=split, log_loss=log_loss,
+                                      names=labels, colors=[figures.SEGMENT_COLOR, "#2ca02c", "#9467bd"],
+                                      dashes=["dash", "solid", "solid"],
+                                      title=f"{split} loss and accuracy along the segment "
+                                            f"{ms.names[i]} → {ms.names[j]}, modulo permutation")
+    widgets.chart(fig, "aligned_segments", "paths.aligned",
+                  caption=f"Orange dashed: the raw segment. Green: the segment to θⱼ with its hidden "
+                          f"units reordered to match θᵢ ({ALIGN_CHOICES[align]}; the same function). "
+                          "Purple: the aligned segment with REPAIR (each unit's statistics reset to the "
+                          "interpolation of the endpoints'; BatchNorm networks use the recompute "
+                          f"policy instead). {n_points} points per segment.",
+                  explain="If most of the barrier disappears after alignment, the two minima are "
+                          "largely one basin seen under two relabellings of the hidden units "
+                          "(Entezari et al., Git Re-Basin). REPAIR (Jordan et al.) removes the "
+                          "remaining drop caused by collapsing unit statistics along the path.")
+    keys = ("max_loss", "min_acc", "barrier_height", "rebasin_barrier", "midpoint_loss", "midpoint_barrier")
+    st.dataframe(pd.DataFrame([{"path": k, **{m: p.barriers(split).get(m) for m in keys}}
+                               for k, p in prof.items()]).round(4), hide_index=True, key="paths.aligned_table")
+    st.caption("Barrier definitions of the field side by side: " + " · ".join(
+        f"**{m}**: {BARRIER_DEFINITIONS[m]}" for m in keys))
 
 st.subheader("NGD of this pair: the bound against λ")
 st.markdown("The NGD upper bound U = (‖θᵢ − θ*‖ + ‖θ* − θⱼ‖) / ‖θᵢ − θⱼ‖ comes from a center fitted "

@@ -1,11 +1,14 @@
 """Star: fit a center θ* to chosen feet; star diagram, spoke profiles, held-out minima, Table-1 rows."""
+import pandas as pd
 import streamlit as st
 
 st.set_page_config(page_title="Star · Landscape Explorer", page_icon="⛰️", layout="wide")
 
 from landscape_core import figures  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
+from landscape_core.recipes import describe  # noqa: E402
 from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
+from ui.state import ALIGN_CHOICES  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
@@ -101,3 +104,24 @@ if len(history):
                                  title="Center finding: training objective")
     widgets.chart(fig, "center_history", "star.history",
              caption="Mean minibatch objective of Eq. 6–7 while fitting θ*. " + recipe_line)
+
+align = state.alignment()
+if align != "none":
+    st.subheader("Modulo permutation: three centers compared")
+    st.caption(f"Every foot is aligned to the first foot ({ALIGN_CHOICES[align]}); then the paper's "
+               "center of the raw feet, a center fitted (same recipe) to the aligned feet, and the plain "
+               "average of the aligned feet (as in aligned model merging) are each evaluated on their own "
+               "feet.")
+    go = st.button("Compare the three centers", key="star.compare") or \
+        st.session_state.get("star.compared") == (center_ref.key, align)
+    if go:
+        st.session_state["star.compared"] = (center_ref.key, align)
+        comp = guarded("Three centers", calls.star_comparison, exp.model, exp.data, center_ref.feet, align,
+                       spec, n_points, root)
+        rows = [r for r in comp.table() if r["path"] in ("direct segment", "fold-line", "spoke")]
+        frame = pd.DataFrame(rows)[["center", "path", "max_loss", "min_acc", "barrier_height"]]
+        st.dataframe(frame.round(4), hide_index=True, key="star.compare_table")
+        st.caption(f"Alignment: {comp.meta['alignment']}. Centers: {describe(spec)}. Direct segments "
+                   "between aligned feet show how much of the barrier is only a relabelling; spokes and "
+                   "fold-lines show which center reaches its feet at low loss. " + recipe_line)
+

@@ -10,6 +10,7 @@ from landscape_core.recipes import NGD_LAMBDA, NGD_LAMBDAS, describe, recipe_spe
 from landscape_core.refs import N_POINTS  # noqa: E402
 from landscape_core.config import spec_json as lc_json  # noqa: E402
 from ui import calls, defaults, jobs, state, widgets  # noqa: E402
+from ui.state import ALIGN_CHOICES  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 SWEEP_FIELDS = ("model.width", "model.depth", "model.activation", "model.init_scale",
@@ -89,6 +90,35 @@ for quantity, note in notes.items():
     widgets.chart(fig, f"sweep_{quantity}", f"sweep.{quantity}",
                   caption="Lines: mean over pairs, error bars ±1 std; open circles: individual pairs. "
                           + recipe_line, explain=note)
+align = state.alignment()
+if align != "none":
+    st.subheader("Barrier against the setting, with and without alignment")
+    aligned = calls.stored_sweep(exp, field, values, spec, mode, align)
+    a_tried = tried + f".{align}"
+    if aligned is None and (st.button(f"Run the sweep modulo permutation ({align} matching)",
+                                      key="sweep.run_aligned")
+                            or (auto or st.session_state.get(tried)) and not st.session_state.get(a_tried)):
+        st.session_state[a_tried] = True
+        aligned = guarded("Aligned sweep", calls.run_sweep, exp, field, values, spec, mode, "sweep",
+                          should_stop, align, stop=False)
+    if aligned is not None:
+        series = {}
+        for label, res in (("raw minima", result), (ALIGN_CHOICES[align], aligned)):
+            summ = res.summary()
+            series[label] = ([r["segment_barrier_height_mean"] for r in summ],
+                             [r["segment_barrier_height_std"] for r in summ])
+        fig = figures.mean_std_figure(list(values), series, x_title=figures.field_label(field),
+                                      y_title="segment barrier height (endpoint-corrected)",
+                                      title="Direct-segment barrier, raw and modulo permutation",
+                                      log_x=log_x)
+        widgets.chart(fig, "sweep_aligned_barrier", "sweep.aligned",
+                      caption="Mean ± std over pairs of the endpoint-corrected barrier on the straight "
+                              "segment θᵢ — θⱼ, before and after matching θⱼ's units to θᵢ's. Entezari et "
+                              "al. find the aligned barrier falling with width. " + recipe_line,
+                      explain="Alignment only relabels hidden units, so each aligned network computes "
+                              "the same function as before; what changes is where it sits in parameter "
+                              "space, and so the straight segment between the pair.")
+
 st.subheader("All pairs")
 SWEEP_COLUMNS = {"value": figures.field_label(field), "pair": "pair (seeds)", "dim": "parameters D",
                  "ngd_bound": "NGD bound U", "euclidean": "distance ‖θᵢ − θⱼ‖",

@@ -5,7 +5,8 @@ st.set_page_config(page_title="Theory · Landscape Explorer", page_icon="⛰️"
 
 from landscape_core import figures  # noqa: E402
 from landscape_core import theory as lc_theory  # noqa: E402
-from ui import calls, defaults, jobs, minima, state, widgets  # noqa: E402
+from ui import defaults, jobs, minima, state, widgets  # noqa: E402
+from ui import paper as paper_calls  # noqa: E402
 from ui.errors import guarded  # noqa: E402
 
 state.sidebar()
@@ -23,9 +24,9 @@ M = c1.number_input("Teacher neurons M", 1, 8, 4, key="theory.M")
 widths_text = c2.text_input("Student widths m", "8,16,32,64,128,256,512", key="theory.widths")
 ks = c3.multiselect("Feet k", [2, 3, 4], default=[2, 3], key="theory.k")
 trials = c4.number_input("Trials per point", 10, 5000, 200, step=50, key="theory.trials")
-widths = guarded("Widths", calls.parse_int_list, widths_text, "student widths", lo=int(M))
+widths = guarded("Widths", paper_calls.parse_int_list, widths_text, "student widths", lo=int(M))
 if ks:
-    curves = guarded("Monte Carlo", calls.connectivity_curves, int(M), tuple(sorted(ks)),
+    curves = guarded("Monte Carlo", paper_calls.connectivity_curves, int(M), tuple(sorted(ks)),
                          tuple(widths), int(trials), 0)
     fig = figures.connectivity_figure(widths, curves["mc"], curves["bounds"], M=int(M))
     widgets.chart(fig, "connectivity", "theory.connect",
@@ -40,7 +41,7 @@ st.subheader("NGD of random minima: uniform vs neuron-sparse")
 c1, c2 = st.columns(2)
 pairs = c1.number_input("Pairs per width", 2, 500, 20, key="theory.pairs")
 sparsity = c2.slider("Dead-neuron probability r of SP(M, r)", 0.05, 0.95, 0.8, key="theory.r")
-series = guarded("NGD bounds", calls.toy_ngd_curves, int(M), tuple(widths), int(pairs),
+series = guarded("NGD bounds", paper_calls.toy_ngd_curves, int(M), tuple(widths), int(pairs),
                      float(sparsity), 0)
 fig = figures.mean_std_figure(widths, series, x_title="student width m", y_title="best 2-piece NGD bound U",
                               title="NGD upper bound of random minima vs width", log_x=True,
@@ -62,9 +63,9 @@ lr = c4.number_input("Learning rate", 1e-5, 1.0, 3e-3, format="%.4g", key="theor
 init_scale = c5.number_input("Init scale", 0.0001, 10.0, 0.5, format="%.4f", key="theory.init",
                              help="Small initialisations favour sparse (few active neurons) solutions, "
                                   "e.g. SGD, lr 0.02, init scale 0.001.")
-student = guarded("Student", calls.student_experiment, int(width), int(epochs), optimizer,
+student = guarded("Student", paper_calls.student_experiment, int(width), int(epochs), optimizer,
                       float(init_scale), float(lr))
-norms = calls.student_norms(student, root)
+norms = paper_calls.student_norms(student, root)
 if norms is None:
     est = guarded("Cost estimate", jobs.estimate, "training", student, n_minima=1)
     st.markdown(jobs.cost_line(est))

@@ -7,6 +7,7 @@ from landscape_core import figures, paper, reproduce  # noqa: E402
 from landscape_core.recipes import NGD_LAMBDAS, describe  # noqa: E402
 from landscape_core.refs import N_POINTS, CenterRef  # noqa: E402
 from ui import calls, minima, state, widgets  # noqa: E402
+from ui import paper as paper_calls  # noqa: E402
 from ui.errors import guarded, plain  # noqa: E402
 
 exp, spec, uploads = state.sidebar()
@@ -20,7 +21,7 @@ st.markdown("Lin, Li & Wu report, for five Adam minima per setting, the mean ove
 
 upload = st.file_uploader("Or open a results JSON written by the reproduce command", type=["json"],
                           key="repro.upload")
-results, source = guarded("Reproduction results", calls.reproduction_results, upload, stop=False) \
+results, source = guarded("Reproduction results", paper_calls.reproduction_results, upload, stop=False) \
     or ({}, "")
 measured1, measured2 = reproduce.reproduce_tables(results)
 
@@ -95,7 +96,7 @@ for name, res in others:
     quick = " (quick test run)" if (res.get("settings") or {}).get("quick") else ""
     st.subheader(f"{'Figure 3 (left): teacher-student' if name == 'fig3' else 'Figure 4: deep linear nets'}"
                  f", NGD bound against width{quick}")
-    widths, series, points = calls.ngd_width_series(res)
+    widths, series, points = paper_calls.ngd_width_series(res)
     fig = figures.mean_std_figure(widths, series, points=points, x_title="width m",
                                   y_title="NGD upper bound U", log_x=True, ref_line=1.0,
                                   ref_label="NGD = 1", title=f"{name}: NGD bound against width")

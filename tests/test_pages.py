@@ -414,3 +414,30 @@ def test_plain_sequential_checkpoint_uploads(tmp_path, monkeypatch, trained_cach
     want = lc.Evaluator(zoo, ds.X_train, ds.y_train).evaluate(lc.flatten(zoo)[None]).loss[0]
     table = at.dataframe[0].value
     assert table[table["source"] == "uploaded"]["train loss"].iloc[0] == pytest.approx(want, rel=1e-5)
+
+
+def test_alignment_lens_on_paths_star_and_sweep(tmp_path, monkeypatch, trained_cache):
+    """align=weight (from the link): the Paths page adds raw / aligned / aligned+REPAIR segments
+    (alignment only relabels units, so both ends keep their losses), the Star page compares three
+    centers, the sweep page plots the barrier with and without alignment."""
+    at = ok(app("pages/2_Paths_and_barriers.py", trained_cache, monkeypatch, align="weight",
+                state={"paths.n": 5}))
+    fig = next(f for f in figs(at) if any("REPAIR" in (n or "") for n in trace_names(f)))
+    loss = {t["name"]: array(t["y"]) for t in fig["data"] if t.get("xaxis", "x") == "x" and t.get("y") is not None
+            and len(array(t["y"]))}
+    raw, aligned = loss["raw"], loss["weight matching"]
+    assert aligned[0] == pytest.approx(raw[0], rel=1e-5) and aligned[-1] == pytest.approx(raw[-1], rel=1e-4)
+    table = next(d.value for d in at.dataframe if "path" in d.value.columns and "raw" in list(d.value["path"]))
+    assert {"rebasin_barrier", "midpoint_barrier"} <= set(table.columns)
+    assert list(table["path"]) == ["raw", "weight matching", "weight matching + REPAIR"]
+    assert table["max_loss"].iloc[0] == pytest.approx(raw.max(), rel=1e-3)      # 4 significant digits
+    at = ok(app("pages/3_Star.py", trained_cache, monkeypatch, align="weight", state={"star.n": 5}))
+    at.button(key="star.compare").click().run()
+    ok(at)
+    frame = next(d.value for d in at.dataframe if "center" in d.value.columns)
+    assert set(frame["center"]) == {"paper's center, raw feet", "center fitted to aligned feet",
+                                    "average of aligned feet"}
+    at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path, monkeypatch, minima=2, epochs=2, align="weight",
+                state={"sweep.values.model.width": "6,10"}))
+    series = trace_names(next(f for f in figs(at) if "modulo permutation" in f["layout"]["title"]["text"]))
+    assert "raw minima" in series and "weight matching (Git Re-Basin)" in series

@@ -38,7 +38,8 @@ QUERY_NAMES = {"preset": "preset", "data.name": "data", "data.n_train": "n_train
                "seeds": "seeds", "train.optimizer": "opt", "train.lr": "lr", "train.epochs": "epochs",
                "train.batch_size": "bs", "train.weight_decay": "wd",
                "center.recipe": "recipe", "center.epochs": "c_epochs", "center.lr": "c_lr",
-               "center.lam": "c_lam", "center.seed": "c_seed", "uploads": "up", "user_model": "user"}
+               "center.lam": "c_lam", "center.seed": "c_seed", "uploads": "up", "user_model": "user",
+               "align": "align"}
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -81,7 +82,8 @@ def _flat(exp: lc.Experiment, preset_name: str, recipe: str = BARRIER_RECIPE) ->
             "train.epochs": exp.train.epochs, "train.batch_size": exp.train.batch_size,
             "train.weight_decay": float(exp.train.weight_decay),
             "center.recipe": recipe, "center.epochs": spec.epochs, "center.lr": float(spec.lr),
-            "center.lam": float(spec.lam), "center.seed": spec.seed, "uploads": "", "user_model": 0}
+            "center.lam": float(spec.lam), "center.seed": spec.seed, "uploads": "", "user_model": 0,
+            "align": "none"}
 
 
 def _int_list(text: str, what: str) -> tuple:
@@ -176,6 +178,10 @@ def _init_selection() -> None:
     for field, q in QUERY_NAMES.items():
         if q not in qp or field in ("preset", "center.recipe"):
             continue
+        if field == "align" and qp[q] not in ALIGN_CHOICES:
+            notes.append(f"Ignored the link's alignment {plain(qp[q][:20])}: expected one of "
+                         f"{', '.join(ALIGN_CHOICES)}.")
+            continue
         kind = type(defaults[field])
         try:
             value = kind(float(qp[q])) if kind is int else kind(qp[q])
@@ -193,6 +199,16 @@ def _init_selection() -> None:
         notes.append(f"Ignored {len(bad)} malformed uploaded-minimum reference(s) in the link.")
         ss["sel.uploads"] = ",".join(k for k in str(ss["sel.uploads"]).split(",") if _KEY.match(k))
     ss["sel._ready"] = True
+
+
+ALIGN_CHOICES = {"none": "none (raw minima)", "weight": "weight matching (Git Re-Basin)",
+                 "activation": "activation matching (Git Re-Basin)"}
+
+
+def alignment() -> str:
+    """The selection's alignment: "none", "weight" or "activation"."""
+    value = st.session_state.get("sel.align", "none")
+    return value if value in ALIGN_CHOICES else "none"
 
 
 def selection() -> dict:
@@ -270,6 +286,11 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
         _widget(st, "number_input", "train.batch_size", "Batch size", **bounds("train.batch_size"), step=16)
         _widget(st, "number_input", "train.weight_decay", "Weight decay", **bounds("train.weight_decay"),
                 format="%.4g")
+    _widget(sb, "selectbox", "align", "Alignment (modulo permutation)", options=list(ALIGN_CHOICES),
+            format_func=ALIGN_CHOICES.get,
+            help="Hidden units can be reordered without changing the function: with an alignment, "
+                 "the pages also show every barrier after matching the second network's units to "
+                 "the first's (Git Re-Basin), and with REPAIR.")
     with sb.expander("Center θ* recipe (fold-lines, star)"):
         _widget(st, "selectbox", "center.recipe", "Recipe", options=list(CENTER_RECIPES),
                 on_change=lambda: _load_recipe(st.session_state["sel.center.recipe"]),
