@@ -3,8 +3,9 @@
 A training step is ``model(x)``, cross-entropy, backward and Adam on one batch. A center step
 is what ``center.find_center`` runs per step (B_r = 1 foot, B_t = 3 values of t, the same
 batch size, Adam): sample t, the foot and the batch, the mean loss at the 3 points, backward,
-Adam. It is timed on both routes of ``pathloss.PathObjective``: "old" (``route="plain"``, the
-points evaluated with ``BatchedLoss``) and "new" (``AffineLoss``, the first-layer shortcut),
+Adam. It is timed on both routes of ``pathloss.PathObjective``: "before" (``route="plain"``: the
+points evaluated with ``BatchedLoss``, and the default foreach Adam, as before the shortcut)
+and "new" (``AffineLoss``, the first-layer shortcut, and the trainer's fused Adam),
 the latter with the feet's first-layer outputs cached ("warm", the steady state after the first
 epochs) and recomputed every step ("cold", the first epoch or a budget too small for them).
 
@@ -30,7 +31,8 @@ from landscape_core import load_dataset  # noqa: E402
 from landscape_core.config import DataSpec, ModelSpec  # noqa: E402
 from landscape_core.models import build_model  # noqa: E402
 from landscape_core.params import flatten  # noqa: E402
-from landscape_core.pathloss import Affine, PathObjective, _sample_t  # noqa: E402
+from landscape_core.center import CenterSpec, center_points  # noqa: E402
+from landscape_core.pathloss import PathObjective, _sample_t, make_optimizer  # noqa: E402
 
 CASES = {
     "FNN 784-500-300-10, MNIST": (ModelSpec("mlp", hidden=(500, 300), input_shape=(1, 28, 28),
@@ -41,43 +43,32 @@ CASES = {
 N_FEET, B_T, BATCH = 5, 3, 200
 
 
-def center_fns(feet: torch.Tensor):
-    """The points of ``find_center`` (B_r = 1) and the same points as Affine coefficients."""
-    def points(theta, t, groups):
-        tt = t[..., None]
-        return (tt * theta + (1 - tt) * feet[groups][:, None, :]).reshape(-1, feet.shape[1])
-
-    def coeffs(t, groups):
-        A = t.reshape(-1, 1)
-        C = torch.zeros(A.shape[0], len(feet))
-        C[torch.arange(A.shape[0]), groups.repeat_interleave(t.shape[1])] = 1 - A[:, 0]
-        return A, C
-    return points, coeffs
-
-
 def make_case(mspec: ModelSpec, dspec: DataSpec):
     ds = load_dataset(dspec)
     X, y = ds.X_train.float(), ds.y_train
     model = build_model(mspec, 0)
     feet = torch.stack([flatten(build_model(mspec, s)) for s in range(1, N_FEET + 1)])
-    points, coeffs = center_fns(feet)
+    points, affine = center_points(feet)   # exactly find_center's points
     gen = torch.Generator().manual_seed(0)
     steps = {}
 
-    train_model = build_model(mspec, 0)
-    opt_t = torch.optim.Adam(train_model.parameters(), lr=1e-3)
+    def train_step_fn(fused: bool):
+        train_model = build_model(mspec, 0)
+        opt_t = torch.optim.Adam(train_model.parameters(), lr=1e-3, fused=fused)
 
-    def train_step():
-        idx = torch.randperm(len(X), generator=gen)[:BATCH]
-        loss = F.cross_entropy(train_model(X[idx]), y[idx])
-        opt_t.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_t.step()
-    steps["training step"] = train_step
+        def train_step():
+            idx = torch.randperm(len(X), generator=gen)[:BATCH]
+            loss = F.cross_entropy(train_model(X[idx]), y[idx])
+            opt_t.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_t.step()
+        return train_step
+    steps["training step"] = train_step_fn(False)
+    steps["training step, fused Adam"] = train_step_fn(True)
 
     def center_step(route: str, cold: bool):
         objective = PathObjective(model, "cross_entropy", "recompute", "cpu", X, y, points,
-                                  Affine(feet, coeffs), route)
+                                  affine, route)
         if objective.fast is not None:
             if cold:
                 objective.fast.cache.max_rows = 0
@@ -86,7 +77,9 @@ def make_case(mspec: ModelSpec, dspec: DataSpec):
                     idx = torch.arange(start, min(start + 1000, len(X)))
                     objective.fast.cache(list(range(N_FEET)), idx, objective.fast.split.prefix(X[idx]))
         theta = feet.mean(0).clone().requires_grad_(True)
-        opt = torch.optim.Adam([theta], lr=1e-3)
+        # the trainer's Adam (fused); "before" ran the default (foreach) Adam
+        opt = (torch.optim.Adam([theta], lr=1e-3) if route == "plain"
+               else make_optimizer(theta, CenterSpec(lr=1e-3)))
 
         def step():
             idx = torch.randperm(len(X), generator=gen)[:BATCH]
@@ -98,7 +91,7 @@ def make_case(mspec: ModelSpec, dspec: DataSpec):
             opt.step()
         return step, objective.route
     routes = {}
-    for label, route, cold in (("center step, old route", "plain", False),
+    for label, route, cold in (("center step, before (plain route)", "plain", False),
                                ("center step, new route (cache warm)", "auto", False),
                                ("center step, new route (cache cold)", "auto", True)):
         steps[label], routes[label] = center_step(route, cold)
@@ -142,16 +135,17 @@ def main(argv=None) -> None:
     print(f"CPU: {cpu_name()}; torch {torch.__version__}; 1 thread; CPU time (time.process_time); "
           f"median of {args.repeats} interleaved repeats of {args.per_repeat} steps; batch {BATCH}, "
           f"B_r = 1, B_t = {B_T}, {N_FEET} feet, Adam.\n")
-    print("| model | training step | center step, old route | new route, cache warm | "
-          "new route, cache cold | old / training | new (warm) / training | new (cold) / training |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | training step | center step before | new, cache warm | new, cache cold | "
+          "before / training | new warm / training | new cold / training | "
+          "new warm / training with fused Adam |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, (mspec, dspec) in CASES.items():
         steps, routes = make_case(mspec, dspec)
         med = measure(steps, args.repeats, args.per_repeat)
-        tr, old, warm, cold = med.values()
+        tr, tr_fused, old, warm, cold = med.values()
         print(f"| {name} | {tr * 1e3:.2f} ms | {old * 1e3:.2f} ms | {warm * 1e3:.2f} ms | "
-              f"{cold * 1e3:.2f} ms | {old / tr:.2f}x | {warm / tr:.2f}x | {cold / tr:.2f}x |",
-              flush=True)
+              f"{cold * 1e3:.2f} ms | {old / tr:.2f}x | **{warm / tr:.2f}x** | {cold / tr:.2f}x | "
+              f"{warm / tr_fused:.2f}x |", flush=True)
         print(f"<!-- routes: {routes} -->", file=sys.stderr)
 
 

@@ -125,6 +125,27 @@ def _random_init(model: nn.Module, seed: int) -> torch.Tensor:
     return flatten(fresh)
 
 
+def center_points(feet: torch.Tensor) -> tuple[Callable, Affine]:
+    """The points t * theta + (1 - t) * theta_i of one step on the segments to the drawn feet
+    ``groups`` (t: (B_r, B_t)), as a function of theta and as ``pathloss.Affine`` coefficients."""
+    dim = feet.shape[1]
+
+    def points(theta, t, groups):                      # t (B_r, B_t) -> (B_r * B_t, D)
+        ends = feet[groups]                            # (B_r, D)
+        tt = t[..., None]
+        return (tt * theta + (1 - tt) * ends[:, None, :]).reshape(-1, dim)
+
+    def coeffs(t, groups):                             # the same points: A * theta + C @ feet[rows]
+        A, g = t.reshape(-1, 1), groups.tolist()
+        rows = sorted(set(g))
+        if len(rows) == 1:
+            return A, 1 - A, rows
+        col = torch.tensor([rows.index(j) for j in g], device=A.device).repeat_interleave(t.shape[1])
+        C = torch.zeros(A.shape[0], len(rows), dtype=A.dtype, device=A.device)
+        return A, C.scatter_(1, col[:, None], 1 - A), rows
+    return points, Affine(feet, coeffs)
+
+
 def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
                 spec: CenterSpec = CenterSpec(), loss: str = "auto", progress: Progress | None = None,
                 should_stop: Callable[[], bool] | None = None, device="auto",
@@ -162,29 +183,19 @@ def find_center(feet, *, model: nn.Module, X: torch.Tensor, y: torch.Tensor,
     dev = resolve_device(device)
     feet_dev = feet.to(dev)
 
-    def points(theta, t, groups):                      # t (B_r, B_t) -> (B_r * B_t, D)
-        ends = feet_dev[groups]                        # (B_r, D)
-        tt = t[..., None]
-        return (tt * theta + (1 - tt) * ends[:, None, :]).reshape(-1, dim)
-
-    def coeffs(t, groups):                             # the same points: A * theta + C @ feet
-        A = t.reshape(-1, 1)
-        C = torch.zeros(A.shape[0], len(feet_dev), dtype=A.dtype, device=A.device)
-        rows = torch.arange(A.shape[0], device=A.device)
-        C[rows, groups.repeat_interleave(t.shape[1])] = 1 - A[:, 0]
-        return A, C
-
     penalty = None
     if spec.lam > 0:
         penalty = lambda theta, groups: spec.lam * ((theta - feet_dev[groups]) ** 2).sum(1).mean()
+    points, affine = center_points(feet_dev)
     run = train_path_loss(theta0, points, n_groups=len(feet), penalty_fn=penalty, model=model,
                            X=X, y=y, loss=loss, spec=spec, progress=progress,
                            should_stop=should_stop, device=dev, what="center finding",
-                           affine=Affine(feet_dev, coeffs))
+                           affine=affine)
     distances = (run.theta.double() - feet.double()).norm(dim=1).numpy()
     meta = {"interrupted": run.interrupted, "n_feet": int(len(feet)), "loss": loss,
             "bn_mode": run.mode, "route": run.route, "device": str(dev),
-            "init": "given" if init_theta is not None else spec.init, "sec_per_step": run.wall_time / max(run.n_steps, 1)}
+            "init": "given" if init_theta is not None else spec.init,
+            "sec_per_step": run.wall_time / max(run.n_steps, 1)}
     log.info("center finding: %d steps in %.1f s, final objective %.4g", run.n_steps,
              run.wall_time, run.history[-1] if len(run.history) else float("nan"))
     return Center(run.theta, spec, run.history, distances, run.wall_time, run.n_steps, meta)

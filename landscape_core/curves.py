@@ -63,15 +63,15 @@ def curve_points(kind: str, a: torch.Tensor, b: torch.Tensor) -> PointsFn:
 
 
 def curve_coeffs(kind: str):
-    """t -> (A (T, 1), C (T, 2)): the same points as ``curve_points`` as A * bend + C @ [a; b]."""
+    """t -> (A (T, 1), C (T, 2), [0, 1]): the points of ``curve_points`` as A * bend + C @ [a; b]."""
     def coeffs(t, groups):
         tt = t.reshape(-1, 1).float()
         if kind == "bezier":
-            return 2 * tt * (1 - tt), torch.cat([(1 - tt) ** 2, tt ** 2], dim=1)
+            return 2 * tt * (1 - tt), torch.cat([(1 - tt) ** 2, tt ** 2], dim=1), [0, 1]
         low = tt < 0.5
         A = torch.where(low, 2 * tt, 2 * (1 - tt))
         C = torch.cat([torch.where(low, 1 - 2 * tt, 0.0), torch.where(low, 0.0, 2 * tt - 1)], dim=1)
-        return A, C
+        return A, C, [0, 1]
     return coeffs
 
 

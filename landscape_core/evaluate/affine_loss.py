@@ -39,33 +39,37 @@ class FirstLayerCache:
     """First-layer outputs of the fixed rows per data sample, filled lazily, within a byte budget.
 
     Row j of the bank gets an (N, numel) store on first use while the budget allows; its
-    samples are computed the first time a batch holds them. Rows beyond the budget are
-    computed per call.
+    samples are computed the first time a batch holds them (once all are known, a lookup is
+    one ``index_select``). Rows beyond the budget are computed per call.
     """
 
     def __init__(self, first, n_samples: int, numel: int, budget: int = FIRST_LAYER_CACHE_BYTES):
         self.first, self.n, self.numel = first, n_samples, numel
         self.max_rows = budget // max(1, n_samples * numel * 4)
-        self.store: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.store: dict[int, list] = {}      # row -> [values (N, numel), known (N,) or None]
 
     def __call__(self, rows: list[int], idx: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
         """(len(rows), B, numel) outputs of the bank rows ``rows`` on the samples ``idx``."""
-        out = []
-        for j in rows:
-            if j not in self.store and len(self.store) >= self.max_rows:
-                out.append(self.first(j, xp).reshape(xp.shape[0], -1))
-                continue
-            if j not in self.store:
-                self.store[j] = (xp.new_empty(self.n, self.numel),
-                                 torch.zeros(self.n, dtype=torch.bool, device=xp.device))
-            values, known = self.store[j]
+        out = [self._row(j, idx, xp) for j in rows]
+        return out[0][None] if len(out) == 1 else torch.stack(out)
+
+    def _row(self, j: int, idx: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        entry = self.store.get(j)
+        if entry is None:
+            if len(self.store) >= self.max_rows:
+                return self.first(j, xp).reshape(xp.shape[0], -1)
+            entry = self.store[j] = [xp.new_empty(self.n, self.numel),
+                                     torch.zeros(self.n, dtype=torch.bool, device=xp.device)]
+        values, known = entry
+        if known is not None:
             missing = ~known[idx]
             if bool(missing.any()):
                 new = idx[missing]
                 values[new] = self.first(j, xp[missing]).reshape(len(new), -1)
                 known[new] = True
-            out.append(values[idx])
-        return torch.stack(out)
+                if bool(known.all()):
+                    entry[1] = None            # complete: no more bookkeeping
+        return values.index_select(0, idx)
 
 
 class AffineLoss:
@@ -91,6 +95,7 @@ class AffineLoss:
         self.covers_all = contiguous and covered == layout.dim   # every gradient entry written
         self.plan = self._chain_plan()
         self.route = "chain" if self.plan is not None else "autograd"
+        self.trivial_prefix = [n.op for n in split.prefix.graph.nodes] == ["placeholder", "output"]
         with torch.no_grad():
             numel = split.out_numel(X[:1])
         self.cache = FirstLayerCache(self._bank_first, X.shape[0], numel)
@@ -143,22 +148,22 @@ class AffineLoss:
         b = row[self.b_sl] if self.b_sl is not None else None
         return self._layer(xp, row[self.w_sl].view(self.w_shape), b)
 
-    def __call__(self, theta: torch.Tensor, A: torch.Tensor, C: torch.Tensor,
-                 idx: torch.Tensor) -> torch.Tensor:
-        """theta (m, D), A (P, m), C (P, n_bank), idx (B,) sample indices -> losses (P,)."""
-        xb, yb = self.X[idx], self.y[idx]
+    def __call__(self, theta: torch.Tensor, A: torch.Tensor, C: torch.Tensor, idx: torch.Tensor,
+                 rows: list[int] | None = None) -> torch.Tensor:
+        """theta (m, D), A (P, m), C (P, k) coefficients of the bank rows ``rows`` (default: all
+        n_bank rows), idx (B,) sample indices -> losses (P,)."""
+        xb, yb = self.X.index_select(0, idx), self.y.index_select(0, idx)
         with torch.no_grad():
-            xp = self.split.prefix(xb)
-            used = torch.nonzero(C.abs().sum(0) > 0).flatten().tolist()
-            if not used:
-                used = [0]
-            Cu = C[:, used].to(theta.dtype)
-            hF = self.cache(used, idx, xp)                       # (n_used, B, numel)
-            rest_F = [self.bank_rest[j] for j in used]           # n_used views (D_rest,)
-        A = A.to(theta.dtype)
+            xp = xb if self.trivial_prefix else self.split.prefix(xb)
+            if rows is None:
+                rows = list(range(len(self.bank)))
+            C = C if C.dtype == theta.dtype else C.to(theta.dtype)
+            hF = self.cache(rows, idx, xp)                       # (k, B, numel)
+            rest_F = [self.bank_rest[j] for j in rows]           # k views (D_rest,)
+        A = A if A.dtype == theta.dtype else A.to(theta.dtype)
         if self.plan is not None:
-            return _ChainLoss.apply(theta, A, Cu, hF, rest_F, xp, yb, self)
-        return self._autograd(theta, A, Cu, hF, rest_F, xb, xp, yb)
+            return _ChainLoss.apply(theta, A, C, hF, rest_F, xp, yb, self)
+        return self._autograd(theta, A, C, hF, rest_F, xb, xp, yb)
 
     def _autograd(self, theta, A, Cu, hF, rest_F, xb, xp, yb) -> torch.Tensor:
         sp, B = self.split, xb.shape[0]
@@ -201,7 +206,7 @@ def _act(kind: str, z: torch.Tensor) -> torch.Tensor:
 
 def _act_grad(kind: str, out: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     if kind == "relu":   # autograd's own ReLU backward (masked_fill_ is ~10x slower on CPU)
-        return torch.ops.aten.threshold_backward(g, out, 0)
+        return torch.ops.aten.threshold_backward.grad_input(g, out, 0, grad_input=g)
     if kind == "tanh":
         return g.mul_(1 - out * out)
     return g.mul_(out * (1 - out))
@@ -237,11 +242,13 @@ class _ChainLoss(torch.autograd.Function):
             saved.append((x, W))
             x = z
         out = x
-        if fast.loss == "cross_entropy":
-            logp = torch.log_softmax(out, dim=-1)
-            per = -logp.gather(-1, yb.expand(P, B)[..., None]).squeeze(-1)
-            ctx.dout = logp.exp_()
-            ctx.dout[torch.arange(P)[:, None], torch.arange(B)[None], yb[None]] -= 1.0
+        if fast.loss == "cross_entropy":   # by hand: log_softmax is slow on (P * B, few) on a CPU
+            yi = yb.view(1, B, 1).expand(P, B, 1)
+            mx = out.amax(2, keepdim=True)
+            e = torch.sub(out, mx).exp_()
+            s = e.sum(2, keepdim=True)
+            per = torch.log(s).add_(mx).sub_(out.gather(2, yi)).view(P, B)
+            ctx.dout = e.div_(s).scatter_add_(2, yi, torch.full_like(s, -1.0))
         else:
             diff = out - yb.view(1, B, -1).to(out.dtype)
             per = (diff * diff).reshape(P, B, -1).sum(-1)
@@ -267,9 +274,9 @@ class _ChainLoss(torch.autograd.Function):
             x, W = sv
             if m == 1:   # sum_k A_k g_k' x_k as one GEMM over the stacked points
                 ga = (g * A[:, 0].view(P, 1, 1)).reshape(P * B, -1)
-                g_rest[0, w] = torch.mm(ga.t(), x.reshape(P * B, -1)).view(-1)
+                torch.mm(ga.t(), x.reshape(P * B, -1), out=g_rest[0, w].view(shape))
                 if b is not None:
-                    g_rest[0, b] = ga.sum(0)
+                    torch.sum(ga, 0, out=g_rest[0, b])
             else:
                 g_rest[:, w] = A.t() @ torch.bmm(g.transpose(1, 2), x).reshape(P, -1)
                 if b is not None:
@@ -278,7 +285,10 @@ class _ChainLoss(torch.autograd.Function):
         if not isinstance(fast.rest_index, slice):
             grad[:, fast.rest_index] = g_rest
         gT = (A.t() @ g.reshape(P, -1)).view(m, B, ctx.n1)              # d loss / d h(Theta)
-        grad[:, fast.w_sl] = torch.matmul(gT.transpose(1, 2), ctx.xp).reshape(m, -1)
+        if m == 1:   # written in place: no (n1, n_in) temporary
+            torch.mm(gT[0].t(), ctx.xp, out=grad[0, fast.w_sl].view(fast.w_shape))
+        else:
+            grad[:, fast.w_sl] = torch.matmul(gT.transpose(1, 2), ctx.xp).reshape(m, -1)
         if fast.b_sl is not None:
             grad[:, fast.b_sl] = gT.sum(1)
         ctx.saved = ctx.dout = None
