@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .._validation import Int, Options, Real, check_float, validate_params
-from ..evaluate import BatchedLoss, Evaluator, Progress, resolve_device, resolve_loss
+from ..evaluate import AffineLoss, BatchedLoss, Evaluator, Progress, resolve_device, resolve_loss
 from ..params import ParamLayout
 from ..paths import PathProfile, polygonal_path
 from .bound import NGDEstimate, _acc_text
@@ -114,8 +114,10 @@ def shortest_path(theta_1, theta_2, *, model, X, y, init=None, n_pieces: int = 4
         epsilon = max(2.0 * float(evaluator.evaluate(torch.stack([a, b])).loss.max()), 1e-4)
     check_float(epsilon, "epsilon", "shortest_path", lo=0.0)      # the default, derived above
     dev = resolve_device(device)
-    run = _Shortening(verts, BatchedLoss(model, loss, bn_policy, dev), X.to(dev, torch.float32),
-                      y.to(dev), check_points, batch_size, seed, dev)
+    Xd, yd = X.to(dev, torch.float32), y.to(dev)
+    fast, route = AffineLoss.build(model, loss, bn_policy, dev, Xd, yd, verts[[0, -1]])
+    run = _Shortening(verts, BatchedLoss(model, loss, bn_policy, dev), Xd, yd, check_points,
+                      batch_size, seed, dev, fast)
     start = time.perf_counter()
     if method == "project":
         n_done = run.project(steps, omega, restore_steps, margin * epsilon, progress, should_stop)
@@ -127,7 +129,8 @@ def shortest_path(theta_1, theta_2, *, model, X, y, init=None, n_pieces: int = 4
     length, euclid = _path_length(verts), float((b.double() - a.double()).norm())
     max_loss = float(prof.train_loss.max())
     meta = {"method": method, "omega": omega, "margin": margin, "mu": mu, "lr": lr,
-            "check_points": check_points, "seed": seed, "interrupted": n_done < steps}
+            "check_points": check_points, "seed": seed, "interrupted": n_done < steps,
+            "route": route}
     return ShortestPath(verts, length, euclid, length / euclid, float(epsilon), max_loss,
                         bool(max_loss <= epsilon), prof, _path_length(run.initial), np.asarray(
                             run.history, float), n_done, time.perf_counter() - start, meta)
@@ -151,8 +154,8 @@ def _endpoints_and_init(theta_1, theta_2, init, dim: int) -> tuple:
 class _Shortening:
     """State of one path-shortening run: fixed ends, interior pivots, data, sampler, history."""
 
-    def __init__(self, verts, batched, X, y, check_points, batch_size, seed, dev):
-        self.initial, self.dev = verts, dev
+    def __init__(self, verts, batched, X, y, check_points, batch_size, seed, dev, fast=None):
+        self.initial, self.dev, self.fast = verts, dev, fast   # fast: AffineLoss over the ends
         self.ends, self.inner = verts[[0, -1]].to(dev), verts[1:-1].to(dev).clone()
         self.batched, self.X, self.y = batched, X, y
         self.k, self.n, self.bs = len(verts) - 1, X.shape[0], min(batch_size, X.shape[0])
@@ -165,10 +168,25 @@ class _Shortening:
 
     def _hinge(self, inner, idx, t, level) -> torch.Tensor:
         """sum of max(0, L - level) over the interior pivots and the points at t (k, c, 1)."""
+        if self.fast is not None and len(inner):   # the same points via the first-layer shortcut
+            A, C = self._coeffs(t)
+            return torch.relu(self.fast(inner, A, C, idx) - level).sum()
         full = torch.cat([self.ends[:1], inner, self.ends[1:]])
         between = (full[:-1, None] + t * (full[1:, None] - full[:-1, None])).reshape(-1, full.shape[1])
         losses = self.batched(torch.cat([inner, between]), self.X[idx], self.y[idx])
         return torch.relu(losses - level).sum()
+
+    def _coeffs(self, t) -> tuple:
+        """[inner; points at t] = A @ inner + C @ [a; b]: A (P, k - 1), C (P, 2)."""
+        k, tt = self.k, t.reshape(self.k, -1)
+        c = tt.shape[1]
+        full = torch.zeros(k - 1 + k * c, k + 1, device=tt.device)   # weights of the k+1 vertices
+        ar = lambda *a: torch.arange(*a, device=tt.device)   # noqa: E731
+        full[ar(k - 1), ar(1, k)] = 1.0
+        rows, piece = ar(k - 1, k - 1 + k * c), ar(k).repeat_interleave(c)
+        full[rows, piece] = 1 - tt.flatten()
+        full[rows, piece + 1] = tt.flatten()
+        return full[:, 1:k], full[:, [0, k]]
 
     def _sample(self):
         t = torch.rand(self.k, self.cp, 1, generator=self.gen).to(self.dev)
