@@ -29,6 +29,10 @@ Two halves, both free of Streamlit:
 
 The limits are sizes, not seconds, so the same request is accepted or refused on every
 machine of a kind; the estimates say how long an accepted request will take here.
+
+Longer than 400 lines: the probe, the work model and the estimates built from the probe's parts
+are one calibrated model of the device (bench/bench_estimates.py checks them together), and the
+limits share its sizes; split apart, each part would import the others' internals.
 """
 from __future__ import annotations
 
