@@ -15,6 +15,7 @@ import streamlit as st
 
 import landscape_core as lc
 from landscape_core import cost
+from landscape_core.cache import DiskCache, default_root
 from landscape_core.evaluate import resolve_device
 
 
@@ -42,8 +43,9 @@ def estimate(task: str, exp: lc.Experiment, **kw) -> "cost.Estimate":
     if task == "center":
         return cost.center_estimate(_probe(exp.model, exp.data, kw["spec"].batch_size), kw["spec"])
     probe = _probe(exp.model, exp.data, exp.train.batch_size)
-    if task == "training":
-        return cost.training_estimate(probe, exp.train, kw["n_minima"])
+    if task == "training":                      # minima of this recipe that stopped early say how early
+        seen = cost.epochs_seen(exp.model, exp.data, exp.train, DiskCache(default_root()))
+        return cost.training_estimate(probe, exp.train, kw["n_minima"], expected_epochs=seen)
     if task == "evaluation":
         return cost.path_estimate(probe, kw["n_points"])
     if task == "slice":
