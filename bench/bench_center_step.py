@@ -99,18 +99,26 @@ def make_case(mspec: ModelSpec, dspec: DataSpec):
 
 
 def measure(steps: dict, repeats: int, per_repeat: int) -> dict:
-    """Median CPU seconds per step of each variant, the variants interleaved in every repeat."""
+    """CPU seconds per step of each variant in every repeat, the variants interleaved (in a
+    rotating order: no variant always follows the same one)."""
     for fn in steps.values():   # warm-up
         for _ in range(3):
             fn()
-    times = {k: [] for k in steps}
-    for _ in range(repeats):
-        for k, fn in steps.items():
+    times, names = {k: [] for k in steps}, list(steps)
+    for r in range(repeats):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            fn = steps[k]
             t0 = time.process_time()
             for _ in range(per_repeat):
                 fn()
             times[k].append((time.process_time() - t0) / per_repeat)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def ratio(times: dict, num: str, den: str) -> float:
+    """Median over repeats of the per-repeat ratio: each pair ran within the same repeat, so
+    a load change on a shared machine moves both."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den]))
 
 
 def cpu_name() -> str:
@@ -124,8 +132,8 @@ def cpu_name() -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--per-repeat", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=41)
+    ap.add_argument("--per-repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -133,7 +141,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     print(f"CPU: {cpu_name()}; torch {torch.__version__}; 1 thread; CPU time (time.process_time); "
-          f"median of {args.repeats} interleaved repeats of {args.per_repeat} steps; batch {BATCH}, "
+          f"{args.repeats} interleaved repeats of {args.per_repeat} steps (times: medians; ratios: "
+          f"medians of the per-repeat ratios); batch {BATCH}, "
           f"B_r = 1, B_t = {B_T}, {N_FEET} feet, Adam.\n")
     print("| model | training step | center step before | new, cache warm | new, cache cold | "
           "before / training | new warm / training | new cold / training | "
@@ -141,11 +150,12 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (mspec, dspec) in CASES.items():
         steps, routes = make_case(mspec, dspec)
-        med = measure(steps, args.repeats, args.per_repeat)
-        tr, tr_fused, old, warm, cold = med.values()
-        print(f"| {name} | {tr * 1e3:.2f} ms | {old * 1e3:.2f} ms | {warm * 1e3:.2f} ms | "
-              f"{cold * 1e3:.2f} ms | {old / tr:.2f}x | **{warm / tr:.2f}x** | {cold / tr:.2f}x | "
-              f"{warm / tr_fused:.2f}x |", flush=True)
+        times = measure(steps, args.repeats, args.per_repeat)
+        med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        tr, fused, old, warm, cold = list(times)
+        print(f"| {name} | {med[tr]:.2f} ms | {med[old]:.2f} ms | {med[warm]:.2f} ms | "
+              f"{med[cold]:.2f} ms | {ratio(times, old, tr):.2f}x | **{ratio(times, warm, tr):.2f}x** | "
+              f"{ratio(times, cold, tr):.2f}x | {ratio(times, warm, fused):.2f}x |", flush=True)
         print(f"<!-- routes: {routes} -->", file=sys.stderr)
 
 

@@ -9,11 +9,15 @@ minibatch shared by all B_r * B_t interpolated points, and takes a gradient step
 minibatch loss at those points plus (lam / B_r) sum_k ||theta - theta_{i_k}||^2. Autograd
 supplies the chain-rule factor t of the paper (points near the foot barely move the center).
 
-The points of one step are evaluated together: ``torch.func.functional_call`` vectorised with
-``vmap`` over the stacked points, the minibatch shared (``in_dims=(0, None, None)``). Models with
-BatchNorm cannot be vmapped with batch statistics, so for them the points are run one after
-another in train mode (each point normalised by its own minibatch statistics, the analogue of
-recomputing BN statistics per point; dropout is switched off).
+The points of one step are evaluated together. Where the model's first parametrised operation
+is a Linear or Conv2d (``evaluate.split_first_layer``), ``evaluate.AffineLoss`` runs that layer
+once for theta and reads the feet's outputs from a per-sample cache: on the segment the first
+layer's output is t (W x + b) + (1 - t)(W_i x + b_i); only the rest runs per point (for MLPs
+with a hand-written backward). Otherwise ``torch.func.functional_call`` is vectorised with
+``vmap`` over the stacked points, the minibatch shared. Models with BatchNorm cannot be vmapped
+with batch statistics, so for them the points are run one after another in train mode (each
+point normalised by its own minibatch statistics, the analogue of recomputing BN statistics per
+point; dropout is switched off). ``Center.meta["route"]`` says which route ran.
 
 The trainer is ``pathloss.train_path_loss``, shared with Garipov curve fitting (``curves``).
 """
