@@ -81,7 +81,8 @@ def test_losses_and_gradients_equal_autograd_through_the_plain_forward(name, m):
 @pytest.mark.parametrize("spec", [ModelSpec("mlp", width=64, depth=2, input_shape=(64,), n_outputs=10),
                                   ModelSpec("mlp", hidden=(50, 30), input_shape=(1, 28, 28),
                                             n_outputs=10)])
-def test_preset_mlps_take_the_hand_written_chain_with_exact_gradients(spec):
+@pytest.mark.parametrize("groups", [[2, 0], [1]])   # B_r = 2; B_r = 1 (segment points: one lerp)
+def test_preset_mlps_take_the_hand_written_chain_with_exact_gradients(spec, groups):
     """The digits MLP and (a narrow) MNIST FNN: the benchmarked route, center-shaped points."""
     model = build_model(spec, 0)
     X, y = _data(n=80, shape=spec.input_shape, classes=10)
@@ -90,7 +91,8 @@ def test_preset_mlps_take_the_hand_written_chain_with_exact_gradients(spec):
     fast, why = AffineLoss.build(model, "cross_entropy", "recompute", "cpu", X, y, feet)
     assert why == "first-layer shortcut (chain)"
     theta = feet.mean(0).requires_grad_(True)
-    t, groups, idx = torch.rand(2, 3), torch.tensor([2, 0]), torch.arange(40)
+    groups = torch.tensor(groups)
+    t, idx = torch.rand(len(groups), 3), torch.arange(40)
     A, C, rows = affine.coeffs(t, groups)
     got = fast(theta[None], A, C, idx, rows).mean()
     want = BatchedLoss(model, "cross_entropy", "recompute", "cpu")(points(theta, t, groups),
