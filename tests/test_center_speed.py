@@ -133,6 +133,20 @@ def test_center_equals_the_plain_route_with_the_same_seed(monkeypatch, spec):
                                atol=1e-6)
 
 
+def test_center_equals_the_code_before_the_shortcut(monkeypatch):
+    """The plain route with the default (foreach) Adam, as before: same seed, same center."""
+    spec = CenterSpec.paper(steps=15, batch_size=16)
+    model = _mlp(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+    X, y = _data()
+    feet = 0.5 * torch.randn(3, flatten(model).numel(), generator=torch.Generator().manual_seed(6))
+    new = find_center(feet, model=model, X=X, y=y, spec=spec)
+    _plain(monkeypatch, center_mod)
+    monkeypatch.setattr(pathloss, "make_optimizer",
+                        lambda theta, spec: torch.optim.Adam([theta], lr=spec.lr))
+    old = find_center(feet, model=model, X=X, y=y, spec=spec)
+    torch.testing.assert_close(new.theta, old.theta, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["bezier", "polychain"])
 def test_curve_equals_the_plain_route_with_the_same_seed(monkeypatch, kind):
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3))
