@@ -323,3 +323,27 @@ def test_alignment_reproduction_resumes_from_the_cache(quick_alignment):
     fresh = reproduce.run("rebasin-mlp", quick=True, out_dir=None, quiet=True, cache=cache, refresh=True)
     assert fresh["results"]["summary"] == json.loads(json.dumps(reproduce.clean(
         results["rebasin-mlp"]["results"]["summary"])))     # pairs come from their cache entries
+
+
+def test_table1_full_is_accepted_and_names_the_papers_recipe(tmp_path, capsys):
+    from landscape_core.cli import build_parser
+    args = build_parser().parse_args(["reproduce", "table1", "--full", "--threads", "1"])
+    assert args.full and not args.quick
+    body, centers = reproduce.prepare("table1", full=True)
+    s = body["settings"]
+    assert list(centers) == ["paper-recipe"] and centers["paper-recipe"].recipe == "paper"
+    assert s["centers"]["paper-recipe"]["changes"] == {}
+    assert s["centers"]["paper-recipe"]["spec"] == spec_dict(recipes.recipe_spec("paper"))
+    assert s["centers"]["paper-recipe"]["spec"]["epochs"] == 200
+    assert s["experiment"]["data"]["n_train"] is None and s["full"] is True
+    assert s["training_label"].startswith("FULL:")
+    assert reproduce.runner.result_name("table1", "mnist-fnn", True) == "table1-full"
+    # refused before any work: other plans, other columns, --quick together with --full
+    with pytest.raises(ValueError, match="--full applies to table1"):
+        reproduce.prepare("fig4", full=True)
+    with pytest.raises(ValueError, match="--full applies to table1"):
+        reproduce.prepare("table1", setting="cifar-vgg16", full=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        reproduce.prepare("table1", quick=True, full=True)
+    assert main(["reproduce", "fig4", "--full", "--out-dir", str(tmp_path)]) != 0
+    assert "--full applies to table1 only" in capsys.readouterr().err

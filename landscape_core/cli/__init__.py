@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..reproduce.plans import PLANS, TABLE_SETTINGS
     sp.add_argument("experiment", choices=list(PLANS) + ["all"])
     sp.add_argument("--quick", action="store_true", help="tiny settings (seconds), for tests")
+    sp.add_argument("--full", action="store_true",
+                    help="table1 mnist-fnn at the paper's scale: all 60k images, the paper's center "
+                         "recipe at 200 epochs (hours on a CPU; resumable from the cache)")
     sp.add_argument("--out-dir", default="results", help="folder of the JSON results")
     sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     sp.add_argument("--setting", default="mnist-fnn", choices=list(TABLE_SETTINGS),

@@ -298,11 +298,14 @@ def cmd_reproduce(args):
     names = list(reproduce.PLANS) if args.experiment == "all" else [args.experiment]
     if args.setting != "mnist-fnn" and not set(names) & {"table1", "table2"}:
         raise CLIError("--setting applies to table1 and table2 only.")
+    if getattr(args, "full", False) and names != ["table1"]:
+        raise CLIError("--full applies to table1 only.")
     reproduce.check_out_dir(args.out_dir)
     for name in names:
         setting = args.setting if name in ("table1", "table2") else "mnist-fnn"
         res = _call(args, reproduce.run, name, quick=args.quick, setting=setting, out_dir=args.out_dir,
                     device=args.device, quiet=args.quiet, refresh=args.refresh,
-                    threads=args.threads or None, cache=_cache(args))
+                    threads=args.threads or None, cache=_cache(args),
+                    **({"full": True} if getattr(args, "full", False) else {}))
         print(f"{reproduce.headline(res)}  [{res['wall_time_s']:.0f} s"
               f"{', summary from cache' if res['from_cache'] else ''}]")

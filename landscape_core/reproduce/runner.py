@@ -7,6 +7,7 @@ from typing import Callable
 from .._validation import Int, Options, validate_params
 from ..cache import DiskCache
 from . import alignment, figures, plans, tables
+from ..config import spec_dict
 from .envelope import DEFAULT_OUT, run_envelope
 
 # plan name -> (extra settings known before computing, computation)
@@ -20,28 +21,49 @@ _STEPS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def result_name(name: str, setting: str = "mnist-fnn") -> str:
-    """The file stem of a result: ``table1``, or ``table1-cifar-vgg16`` for another column."""
-    return name if setting == "mnist-fnn" else f"{name}-{setting}"
+def result_name(name: str, setting: str = "mnist-fnn", full: bool = False) -> str:
+    """The file stem of a result: ``table1``, ``table1-cifar-vgg16`` for another column, or
+    ``table1-full`` for the full-scale run."""
+    stem = name if setting == "mnist-fnn" else f"{name}-{setting}"
+    return f"{stem}-full" if full else stem
+
+
+def full_experiment(name: str, setting: str):
+    """(experiment, labels) of the full-scale run (``--full``): ``plans.FULL_CHANGES``."""
+    plan = plans.PLANS[name]
+    if plan.paper_scale is None or setting not in plans.FULL_CHANGES:
+        raise ValueError(f"--full applies to table1 --setting {'/'.join(plans.FULL_CHANGES)} only; "
+                         f"got {name} --setting {setting}.")
+    exp = tables.table_experiment(setting, False)[0].replace(**plans.FULL_CHANGES[setting])
+    return exp, {"training_label": plans.FULL_LABEL}
 
 
 @validate_params(name=Options(*plans.PLANS), setting=Options(*plans.TABLE_SETTINGS))
-def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tuple[dict, dict]:
+def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn",
+            full: bool = False) -> tuple[dict, dict]:
     """(body known before computing, center choices) of experiment ``name`` in one mode.
 
     The body holds ``settings`` (every value the run uses; the center recipes appear as
     ``{"recipe", "changes", "spec", "label"}``), ``unstated_settings`` (what the paper leaves
     open and what we chose) and ``paper_numbers``. Raises ValueError for an unknown name or
-    setting, before any work.
+    setting, before any work. ``full``: the run at the paper's scale (``plans.FULL_CHANGES``).
     """
     plan = plans.PLANS[name]
+    if full and quick:
+        raise ValueError("--full and --quick exclude each other.")
+    if full:
+        full_experiment(name, setting)             # raises before any work where --full does not apply
     if not plan.tables and setting != "mnist-fnn":
         raise ValueError(f"--setting applies to table1 and table2 only; {name} has no setting "
                          f"{setting!r}. Drop --setting or choose table1/table2.")
-    s = plan.settings(quick)
+    s = plan.settings(quick, full)
     centers = s.pop("centers", {})
     if plan.tables:
         extra = tables.table_extra(setting, quick, n_minima=2 if name == "table2" else None)
+        if full:
+            exp, labels = full_experiment(name, setting)
+            extra.update(experiment=spec_dict(exp), seeds=list(exp.seed_list),
+                         train_epochs=exp.train.epochs, full=True, **labels)
         paper_ref = dict(plan.paper)
         column = (plans.TABLE1_COLUMN if name == "table1" else plans.TABLE2_COLUMN)[setting]
         from .. import paper
@@ -64,20 +86,25 @@ def prepare(name: str, *, quick: bool = False, setting: str = "mnist-fnn") -> tu
                  threads=Int(1, 4096, none=True))
 def run(name: str, *, quick: bool = False, setting: str = "mnist-fnn", out_dir=DEFAULT_OUT,
         device="auto", quiet: bool = False, refresh: bool = False, threads: int | None = 1,
-        cache: DiskCache | None = None) -> dict:
+        cache: DiskCache | None = None, full: bool = False) -> dict:
     """Run (or resume, or read from the cache) one experiment and write its JSON file.
 
     Returns the dict written to ``<out_dir>/<name>.json`` (``out_dir=None``: nothing written).
+    ``full``: Table 1's mnist-fnn column at the paper's scale, written to ``table1-full.json``.
     """
-    body, centers = prepare(name, quick=quick, setting=setting)
+    body, centers = prepare(name, quick=quick, setting=setting, full=full)
     cache = cache or DiskCache()
-    s = {k: v for k, v in plans.PLANS[name].settings(quick).items() if k != "centers"}
-    if plans.PLANS[name].tables:
+    s = {k: v for k, v in plans.PLANS[name].settings(quick, full).items() if k != "centers"}
+    if full:
+        exp = full_experiment(name, setting)[0]
+        compute = lambda progress: tables.table1(s, centers, device, progress, cache, setting=setting,
+                                                 quick=False, exp=exp)
+    elif plans.PLANS[name].tables:
         fn = tables.table1 if name == "table1" else tables.table2
         compute = lambda progress: fn(s, centers, device, progress, cache, setting=setting, quick=quick)
     else:
         compute = lambda progress: _STEPS[name][1](s, centers, device, progress, cache)
-    return run_envelope(result_name(name, setting), body, compute, out_dir=out_dir, quiet=quiet,
+    return run_envelope(result_name(name, setting, full), body, compute, out_dir=out_dir, quiet=quiet,
                         refresh=refresh, threads=threads, cache=cache)
 
 
