@@ -201,6 +201,25 @@ def fold_line_path(theta_i, center, theta_j, *, evaluator: Evaluator,
                           n_points=n_points, kind="fold_line", label=label, progress=progress)
 
 
+def fold_line_from_spokes(spoke_i: PathProfile, spoke_j: PathProfile, label: str = "") -> PathProfile:
+    """The fold-line theta_i -> center -> theta_j assembled from the spokes theta_i -> center and
+    theta_j -> center (both run foot at t = 0 to center at t = 1, same points per piece): its
+    first leg IS spoke i and its second leg is spoke j reversed, so nothing is evaluated again."""
+    n = len(spoke_i.t)
+    if len(spoke_j.t) != n or spoke_i.vertices_t != (0.0, 1.0) or spoke_j.vertices_t != (0.0, 1.0):
+        raise ValueError("fold_line_from_spokes needs two straight spokes with the same number of "
+                         f"points. Got {len(spoke_i.t)} and {len(spoke_j.t)}.")
+    t = _t_grid(np.array([0.0, 0.5, 1.0]), n)
+
+    def join(a, b):
+        return None if a is None or b is None else np.concatenate([np.asarray(a), np.asarray(b)[::-1][1:]])
+    return PathProfile("fold_line", t, join(spoke_i.train_loss, spoke_j.train_loss),
+                       join(spoke_i.train_acc, spoke_j.train_acc), join(spoke_i.test_loss, spoke_j.test_loss),
+                       join(spoke_i.test_acc, spoke_j.test_acc), (0.0, 0.5, 1.0),
+                       spoke_i.length + spoke_j.length, float("nan"), spoke_i.bn_policy, label,
+                       {**spoke_i.meta, "from_spokes": True})
+
+
 def bezier_path(theta_a, bend, theta_b, *, evaluator: Evaluator,
                 test_evaluator: Evaluator | None = None, n_points: int = 51, label: str = "",
                 progress: Progress | None = None) -> PathProfile:

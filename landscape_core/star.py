@@ -20,6 +20,7 @@ aligned feet and the plain average of aligned feet side by side.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._validation import Int, Options, validate_params
 from .checks import center_quality_flag
 from .cost import check_star
 from .evaluate import Evaluator, Progress
-from .paths import PathProfile, fold_line_path, linear_path
+from .paths import PathProfile, fold_line_from_spokes, linear_path
 
 ROW_LABELS = {"segments": "direct segment", "fold_lines": "fold-line", "spokes": "spoke",
               "held_out": "held-out spoke"}
@@ -179,8 +180,8 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
     check_star(r, n_points, n_held_out=len(hold_names), with_test=test_evaluator is not None,
                force=force)
     pairs = [(i, j) for i in range(r) for j in range(i + 1, r)]
-    jobs = [("segments", (i, j)) for i, j in pairs] + [("fold_lines", (i, j)) for i, j in pairs]
-    jobs += [("spokes", i) for i in range(r)] + [("held_out", k) for k in range(len(hold_names))]
+    jobs = [("segments", (i, j)) for i, j in pairs] + [("spokes", i) for i in range(r)]
+    jobs += [("held_out", k) for k in range(len(hold_names))]
     out: dict = {"segments": {}, "fold_lines": {}, "spokes": {}, "held_out": {}}
     kw = dict(evaluator=evaluator, test_evaluator=test_evaluator, n_points=n_points)
     for done, (kind, idx) in enumerate(jobs):
@@ -189,15 +190,16 @@ def star_report(feet, center, *, evaluator: Evaluator, test_evaluator: Evaluator
         if kind == "segments":
             i, j = idx
             out[kind][idx] = linear_path(feet[i], feet[j], label=f"{names[i]} - {names[j]}", **kw)
-        elif kind == "fold_lines":
-            i, j = idx
-            out[kind][idx] = fold_line_path(feet[i], theta_c, feet[j],
-                                            label=f"{names[i]} - center - {names[j]}", **kw)
         elif kind == "spokes":
             out[kind][idx] = linear_path(feet[idx], theta_c, label=f"{names[idx]} - center", **kw)
         else:
             out[kind][hold_names[idx]] = linear_path(hold[idx], theta_c,
                                                      label=f"{hold_names[idx]} - center", **kw)
+    for i, j in pairs:              # a fold-line's legs are two spokes: assembled, not re-evaluated
+        fold = fold_line_from_spokes(out["spokes"][i], out["spokes"][j],
+                                     label=f"{names[i]} - center - {names[j]}")
+        out["fold_lines"][i, j] = dataclasses.replace(
+            fold, distance=float((feet[i].double() - feet[j].double()).norm()))
     if progress is not None:
         progress(1.0, "star report done")
     dist = (feet.double() - theta_c.double()).norm(dim=1).numpy()

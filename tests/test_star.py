@@ -111,3 +111,21 @@ def test_quality_flag_names_a_center_worse_than_the_segments(star):
     bad = star_report(feet, far, evaluator=ev, n_points=5)
     assert bad.table()[1]["max_loss"] > bad.table()[0]["max_loss"]
     assert bad.quality_flag is not None and "worse than the direct segment" in bad.quality_flag
+
+
+def test_fold_lines_assembled_from_spokes_equal_fold_lines_evaluated(star):
+    """The report builds each fold-line from two spokes (nothing evaluated twice); the oracle is
+    the fold-line evaluated directly through the engine."""
+    from landscape_core.paths import fold_line_path
+    feet, center, held, ev, test_ev = star
+    three = torch.cat([feet, held[None]])
+    rep = star_report(three, center, evaluator=ev, test_evaluator=test_ev, n_points=6)
+    for (i, j), fold in rep.fold_lines.items():
+        direct = fold_line_path(three[i], center.theta, three[j], evaluator=ev, test_evaluator=test_ev,
+                                n_points=6)
+        np.testing.assert_allclose(fold.t, direct.t)
+        np.testing.assert_allclose(fold.train_loss, direct.train_loss, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(fold.test_acc, direct.test_acc, atol=1e-9)
+        assert fold.length == pytest.approx(direct.length, rel=1e-5)
+        assert fold.distance == pytest.approx(direct.distance, rel=1e-5)
+        assert fold.barriers() == pytest.approx(direct.barriers(), rel=1e-4, abs=1e-6)
