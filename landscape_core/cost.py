@@ -1,5 +1,9 @@
 """What a computation will cost, before it runs: time estimates and pre-flight limits.
 
+Longer than 400 lines: the probe, the work model and the estimates built from the probe's parts
+are one calibrated model of the device (bench/bench_estimates.py checks them together), and the
+limits share its sizes; split apart, each part would import the others' internals.
+
 Two halves, both free of Streamlit:
 
 - **Estimates.** ``timing_probe`` measures this device on the model and data at hand, each
@@ -29,10 +33,6 @@ Two halves, both free of Streamlit:
 
 The limits are sizes, not seconds, so the same request is accepted or refused on every
 machine of a kind; the estimates say how long an accepted request will take here.
-
-Longer than 400 lines: the probe, the work model and the estimates built from the probe's parts
-are one calibrated model of the device (bench/bench_estimates.py checks them together), and the
-limits share its sizes; split apart, each part would import the others' internals.
 """
 from __future__ import annotations
 
