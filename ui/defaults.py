@@ -18,7 +18,7 @@ from . import calls, jobs, minima
 from .errors import guarded
 
 AUTO_SECONDS = 45.0                 # estimated work started without a click
-GPU_PRESETS = ("cifar-vgg16", "cifar-resnet18")
+GPU_PRESETS = ("cifar-vgg16", "cifar-resnet18", "cifar-resnet34", "mnist-vgg16")
 GPU_PARAMS = 5_000_000              # models this large are GPU-sized on a CPU
 
 

@@ -30,6 +30,8 @@ PRESET_NOTES = {
     "fashion-mlp": "Fashion-MNIST subset, a two-layer MLP.",
     "cifar-vgg16": "CIFAR-10 VGG16 with BatchNorm (Table 1): sized for a GPU.",
     "cifar-resnet18": "CIFAR-10 ResNet18 with BatchNorm (Table 2): sized for a GPU.",
+    "cifar-resnet34": "CIFAR-10 ResNet34 with BatchNorm (Table 1): sized for a GPU.",
+    "mnist-vgg16": "MNIST VGG16 with BatchNorm (Table 2): sized for a GPU.",
 }
 # selection field -> URL name
 QUERY_NAMES = {"preset": "preset", "data.name": "data", "data.n_train": "n_train", "model.arch": "arch",
