@@ -108,7 +108,7 @@ def _pair_rows(exp: Experiment, minima, center_spec: CenterSpec, center_mode: st
 def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | None = None,
           center_mode: str = "pair", n_points: int = N_POINTS, cache: DiskCache | None = None,
           progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-          device="auto", force: bool = False, align: str = "none") -> SweepResult:
+          device="auto", force: bool = False, align: str = "none", executor=None) -> SweepResult:
     """Run (or resume) a sweep of ``field`` over ``values``.
 
     Parameters
@@ -127,6 +127,10 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
         Run even above the pre-flight limits (``cost.check_sweep``, ``cost.check_model``).
     align : {"none", "weight", "activation"}
         Measure every pair modulo permutation (see the module docstring); named in ``meta``.
+    executor : executor.Executor, optional
+        Compute the values not yet cached as independent units through it (a local process
+        pool, a Dask cluster; ``landscape_core.executor``), then read every value from the
+        cache. Default None: the values one after another in this process.
     """
     values = tuple(values)
     if not values:
@@ -148,15 +152,19 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
                 n_points=n_points, force=force)
     for e in exps:
         check_model(e.model, device, force=force)
+    if executor is not None:                     # values as units; the loop below reads them back
+        from .executor import run_sweep_values
+        run_sweep_values(executor, base, field, values, [_point_key(e, center_spec, center_mode, n_points,
+                         align) for e in exps], cache, progress=progress, should_stop=should_stop,
+                         center_spec=center_spec, center_mode=center_mode, n_points=n_points,
+                         device=device, force=force, align=align)
+        progress = progress and (lambda f, m, p=progress: p(0.95 + 0.05 * f, m))
     rows = []
     for n, (v, exp) in enumerate(zip(values, exps)):
         def sub(f, msg, n=n, v=v):
             if progress is not None:
                 progress((n + f) / len(values), f"{field}={v}: {msg}")
-        payload = {"exp": spec_dict(exp), "data": exp.data.key_dict(), "center": spec_dict(center_spec),
-                   "mode": center_mode, "n_points": n_points, "seeds": list(exp.seed_list)}
-        if align != "none":                      # unaligned keys stay as they were
-            payload["align"] = align
+        payload = _point_payload(exp, center_spec, center_mode, n_points, align)
         key = make_key("sweep_point", payload)
 
         def compute(exp=exp, sub=sub):
@@ -178,6 +186,20 @@ def sweep(base: Experiment, field: str, values, *, center_spec: CenterSpec | Non
                                              "center_recipe": describe(center_spec),
                                              "ngd": "upper bound U (Eq. 8) through the fitted center, "
                                                     + describe(center_spec)})
+
+
+def _point_payload(exp: Experiment, center_spec: CenterSpec, center_mode: str, n_points: int,
+                   align: str) -> dict:
+    """What a sweep value's key (its ``sweep_point`` entry) is made from."""
+    payload = {"exp": spec_dict(exp), "data": exp.data.key_dict(), "center": spec_dict(center_spec),
+               "mode": center_mode, "n_points": n_points, "seeds": list(exp.seed_list)}
+    if align != "none":                      # unaligned keys stay as they were
+        payload["align"] = align
+    return payload
+
+
+def _point_key(exp, center_spec, center_mode, n_points, align) -> str:
+    return make_key("sweep_point", _point_payload(exp, center_spec, center_mode, n_points, align))
 
 
 def _align_label(align: str, center_mode: str) -> str:

@@ -88,9 +88,8 @@ def minimum_key(model: ModelSpec, data: DataSpec, train: TrainSpec, seed: int) -
 
 
 def weights_digest(theta: torch.Tensor, buffers: dict) -> str:
-    """sha256 of the weights in a canonical form: the flat float32 parameter vector (the
-    model's own parameter order), then the floating-point buffers by sorted name as float32
-    (integer counters such as ``num_batches_tracked`` are left out)."""
+    """sha256 of the weights in a canonical form: the flat float32 parameter vector (model order),
+    then the float buffers by sorted name as float32 (``num_batches_tracked``, other ints left out)."""
     h = hashlib.sha256()
     t = theta.detach().to(torch.float32).contiguous().cpu()
     h.update(b"theta" + str(tuple(t.shape)).encode() + t.numpy().astype("<f4").tobytes())
@@ -131,7 +130,7 @@ def check_minimum_entry(entry: Entry) -> "Minimum":
 def train_minima(model: ModelSpec, data: DataSpec, train: TrainSpec, *, seeds=None,
                  n_minima: int = 3, cache: DiskCache | None = None, use_cache: bool = True,
                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                 device="auto", force: bool = False) -> list[Minimum]:
+                 device="auto", force: bool = False, executor=None) -> list[Minimum]:
     """Train (or fetch from the cache) one minimum per seed.
 
     Parameters
@@ -145,10 +144,14 @@ def train_minima(model: ModelSpec, data: DataSpec, train: TrainSpec, *, seeds=No
     force : bool, default False
         Train even a model above ``cost.check_model``'s limits (otherwise ``BudgetError``
         before anything is allocated).
+    executor : an ``executor.Executor`` that first trains the uncached minima as parallel units.
     """
     seeds = list(range(n_minima)) if seeds is None else [int(s) for s in seeds]
     check_model(model, train.device if device == "auto" else device, force=force)
     cache = cache or DiskCache()
+    if executor is not None and use_cache:       # units in parallel; the loop below reads them back
+        executor.minima(model, data, train, seeds, cache, device=device, force=force,
+                        progress=progress, should_stop=should_stop)
     out = []
     for i, seed in enumerate(seeds):
         def sub(f, msg, i=i):
@@ -225,10 +228,9 @@ def minimum_from_entry(entry) -> Minimum:
 
 
 def store_minimum(m: Minimum, cache: DiskCache | None = None) -> Minimum:
-    """Store an uploaded/loaded minimum in the cache under its own key.
-
-    Refused (ValueError, nothing written) when its losses are not finite or its key is not
-    the one its specs, seed and weights make."""
+    """Store an uploaded/loaded minimum in the cache under its own key. Refused (ValueError,
+    nothing written) when its losses are not finite or its key is not the one its specs, seed
+    and weights make."""
     for name, v in (("train loss", m.train_loss), ("test loss", m.test_loss)):
         if not math.isfinite(v):
             raise ValueError(f"The minimum '{m.name}' has a {name} of {v}; only minima with finite "
@@ -259,8 +261,7 @@ def train_minimum(model_spec: ModelSpec, data_spec: DataSpec, train: TrainSpec, 
 
     Raises ``BudgetError`` (before allocating) for a model above ``cost.check_model``'s limits
     unless ``force``; ``TrainingDivergedError`` for NaN/inf; ``NotAMinimumError`` when the run
-    ends with its train loss above the initial loss or a classifier at chance.
-    """
+    ends with its train loss above the initial loss or a classifier at chance."""
     from .data import load_dataset
     dev = resolve_device(train.device if device == "auto" else device)
     check_model(model_spec, dev, force=force)
@@ -362,8 +363,7 @@ def minimum_from_checkpoint(source, model_spec: ModelSpec, data_spec: DataSpec, 
     the specs and the sha256 of the weights (``weights_digest``), not from the file's bytes,
     so the same weights saved as .pt and as .safetensors give one minimum; tensors matched by
     order and shape (``keylayout``) are in ``Minimum.renamed``. ``CheckpointError`` when the file
-    is refused or its losses are not finite (nothing is stored; ``store_minimum`` stores one).
-    """
+    is refused or its losses are not finite (nothing is stored; ``store_minimum`` stores one)."""
     from .checkpoints import CheckpointError, load_checkpoint
     from .data import load_dataset
     ds = load_dataset(data_spec)

@@ -24,7 +24,8 @@ import sys
 from .. import recipes
 from ..refs import N_POINTS
 from .args import (CLIError, OUT_SUFFIXES, _INDEX, _int_at_least, _nonneg_finite, _Parser,
-                   _positive_finite, check_output_path, experiment_from_args, write_output)
+                   _positive_finite, check_output_path, executor_opts, experiment_from_args,
+                   write_output)
 from .commands import (cmd_center, cmd_ngd, cmd_path, cmd_presets, cmd_reproduce, cmd_slice,
                        cmd_star, cmd_sweep, cmd_train, provenance)
 
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--values", nargs="+", required=True)
     n_points(sp)
     align(sp)
+    executor_opts(sp)
     sp = base("reproduce", cmd_reproduce, "reproduce the paper's figures and tables (docs/reproduction.md)")
     from ..reproduce.plans import PLANS, TABLE_SETTINGS
     sp.add_argument("experiment", choices=list(PLANS) + ["all"])

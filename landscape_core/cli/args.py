@@ -69,6 +69,38 @@ def _nonneg_finite(text: str) -> float:
 _INDEX = _int_at_least(0, "a minimum index")
 
 
+def executor_opts(sp) -> None:
+    """``--executor {serial,local,dask}``, ``--workers N``, ``--address tcp://host:port``."""
+    sp.add_argument("--executor", choices=["serial", "local", "dask"], default="serial",
+                    help="where the units of work run: serial (this process, default), local (a "
+                         "process pool on this machine) or dask (a Dask cluster; README 'Beyond one "
+                         "machine')")
+    sp.add_argument("--workers", type=_int_at_least(1, "a number of workers"),
+                    help="local executor: number of worker processes (default: one per GPU when "
+                         "there are several, else one per CPU core)")
+    sp.add_argument("--address", metavar="tcp://HOST:PORT", help="dask executor: the scheduler's address")
+
+
+def executor_from_args(args):
+    """The executor named by --executor/--workers/--address (None for serial: today's path)."""
+    name = getattr(args, "executor", "serial")
+    if name != "local" and getattr(args, "workers", None):
+        raise CLIError("--workers applies to --executor local only.")
+    if name != "dask" and getattr(args, "address", None):
+        raise CLIError("--address applies to --executor dask only.")
+    if name == "serial":
+        return None
+    if name == "dask" and not args.address:
+        raise CLIError("--executor dask needs --address tcp://HOST:PORT (the `dask scheduler`'s address).")
+    from ..executor import make_executor
+    try:
+        return make_executor(name, workers=args.workers, address=args.address, device=args.device)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:                      # no scheduler listening there
+        raise CLIError(f"--address {args.address}: cannot reach a Dask scheduler ({exc}).") from None
+
+
 # ----------------------------------------------------------------------------- experiment
 def _parse_value(text: str):
     try:

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 
 from .. import recipes
-from .args import CLIError, _coerce, _field_type, _parse_value, experiment_from_args, write_output
+from .args import (CLIError, _coerce, _field_type, _parse_value, executor_from_args,
+                   experiment_from_args, write_output)
 
 
 def _call(args, fn, *a, **kw):
@@ -282,9 +283,14 @@ def cmd_sweep(args):
         raise CLIError(f"A sweep needs at least 2 minima per value; the experiment has n_minima="
                        f"{exp.n_minima}. Raise it with --set n_minima=2.")
     spec = _center_spec(args)
-    res = _call(args, sweep, exp, args.field, values, center_spec=spec, n_points=args.n_points,
-                cache=_cache(args), progress=_progress("sweep", args.quiet), device=args.device,
-                align=args.align)
+    executor = executor_from_args(args)
+    try:
+        res = _call(args, sweep, exp, args.field, values, center_spec=spec, n_points=args.n_points,
+                    cache=_cache(args), progress=_progress("sweep", args.quiet), device=args.device,
+                    align=args.align, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     prov = provenance(spec, bn_policy=spec.bn_policy, n_points=args.n_points, align=args.align,
                       **({"alignment": res.meta["alignment"]} if args.align != "none" else {}))
     for row in res.summary():
