@@ -9,11 +9,12 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from .._fs import ensure_writable_folder
 
 OUT_SUFFIXES = (".json", ".csv", ".npz")
 SHAPE_FIELDS = ("data.name", "data.input_dim", "data.output_dim")
@@ -221,10 +222,7 @@ def check_output_path(path: str | None) -> None:
         raise CLIError(f"--out {out} is a folder; give a file name ending in {', '.join(OUT_SUFFIXES)}.")
     parent = out.parent if str(out.parent) else Path(".")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".landscape-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        ensure_writable_folder(parent)
     except OSError as exc:
         raise CLIError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc}); choose another "
                        "place.") from None

@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._fs import ensure_writable_folder
 from ..cache import DiskCache, make_key
 from ..progress import progress_bar
 
@@ -80,10 +81,7 @@ def check_out_dir(out_dir) -> Path | None:
         return None
     out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        ensure_writable_folder(out)
     except OSError as exc:
         raise OSError(f"The results folder {out} cannot be written ({exc.strerror or exc}); choose "
                       "another one with --out-dir.") from None
