@@ -3,7 +3,8 @@
 (1) Sweep speed-up: the same sweep (``--widths``, 2 minima each, digits, a center per pair) in
 a fresh cache each time: in this process (executor=None), ``LocalExecutor(1)`` and
 ``LocalExecutor(2)`` (one torch thread per worker). The pools are started and warmed (torch
-imported in every worker) before the clock starts; their start-up is reported on its own.
+imported, the data loaded, one whole sweep run in a separate cache) before the clock starts;
+their start-up and that first sweep are reported on their own.
 (2) Dask overhead: a ``LocalCluster`` (2 worker processes, 1 thread each, loopback TCP):
 ``--tasks`` empty tasks submitted at once (throughput), the same one after another (round
 trip), and sweep units whose result is already cached (what a resumed sweep pays per value).
@@ -57,6 +58,7 @@ def sweep_times(widths, repeats: int) -> dict:
         pools[n] = LocalExecutor(n)
         list(pools[n]._executor().map(_warm, range(4 * n)))      # spawn + import in every worker
         out["startup"][f"local-{n}"] = time.perf_counter() - t0
+        out["startup"][f"local-{n} first sweep"] = one(pools[n])  # first-call costs in each worker
     for _ in range(repeats):                            # interleaved: load changes hit all alike
         out["in-process"].append(one(None))
         for n in (1, 2):

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from landscape_core import DiskCache, preset, train_minima
-from landscape_core.center import CenterSpec
+from landscape_core.center import CenterSpec, center_for_minima
 from landscape_core.executor import (DaskExecutor, LocalExecutor, MinimumUnit, SerialExecutor,
-                                     journal_counts, make_executor)
+                                     fit_centers, journal_counts, make_executor)
 from landscape_core.sweeps import sweep
 from landscape_core.training import TrainingStopped, minimum_key
 
@@ -50,6 +50,14 @@ def test_serial_executor_matches_the_default_path(tmp_cache, tmp_path, serial_ro
     res = _sweep(tmp_cache, SerialExecutor(journal=tmp_path / "j"))
     assert res.rows == serial_rows
     assert sorted(journal_counts(tmp_path / "j").values()) == [1, 1, 1]
+    # centers as units: a new spec is fitted once, into the cache, and read back unchanged
+    exp = BASE.replace(**{"model.width": 8})
+    mins = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, cache=tmp_cache)
+    spec = CenterSpec.fast(lam=1e-3, steps=10)
+    (c,) = fit_centers(SerialExecutor(journal=tmp_path / "c"), [mins], spec, tmp_cache)
+    assert [kind for kind, _ in journal_counts(tmp_path / "c")] == ["center"]
+    ref = center_for_minima(mins, spec, use_cache=False)
+    assert torch.equal(c.theta, ref.theta)
 
 
 def test_local_pool_sweep_and_minima_equal_serial_and_skip_cached_units(tmp_cache, tmp_path,
