@@ -441,3 +441,18 @@ def test_alignment_lens_on_paths_star_and_sweep(tmp_path, monkeypatch, trained_c
                 state={"sweep.values.model.width": "6,10"}))
     series = trace_names(next(f for f in figs(at) if "modulo permutation" in f["layout"]["title"]["text"]))
     assert "raw minima" in series and "weight matching (Git Re-Basin)" in series
+
+
+def test_sweep_page_on_local_workers_equals_the_serial_sweep(tmp_path, monkeypatch):
+    """exec=local (the sidebar's executor, from the link): the page's sweep runs its values as
+    units in worker processes and shows the rows a serial run in another cache computes."""
+    import sys
+    from landscape_core.recipes import recipe_spec
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)   # spawned workers
+    at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path / "page", monkeypatch, minima=2, epochs=2,
+                exec="local", state={"sweep.values.model.width": "6,10"}))
+    table = at.dataframe[-1].value
+    base = lc.preset("tiny").replace(**{"train.epochs": 2, "n_minima": 2, "seeds": (0, 1)})
+    serial = lc.sweep(base, "model.width", [6, 10], center_spec=recipe_spec("ngd"),
+                      cache=lc.DiskCache(tmp_path / "serial"))
+    assert list(table["NGD bound U"]) == pytest.approx([r["ngd_bound"] for r in serial.rows], rel=1e-6)

@@ -25,6 +25,7 @@ from landscape_core.ngd import ngd_tradeoff
 from landscape_core.recipes import NGD_RECIPE, recipe_spec
 from landscape_core.refs import CenterRef
 
+from . import jobs
 from .jobs import StageProgress, start_job
 from .minima import cache_root, minimum, thetas
 
@@ -315,7 +316,8 @@ def run_sweep(exp, field, values, spec, mode, page: str, should_stop: Callable[[
     start_job(page)
     bar = StageProgress([f"sweep over {field}" + ("" if align == "none" else f", {align} matching")])
     res = lc.sweep(exp, field, values, center_spec=spec, center_mode=mode, align=align,
-                   cache=DiskCache(cache_root()), progress=bar.stage(0), should_stop=should_stop)
+                   cache=DiskCache(cache_root()), progress=bar.stage(0), should_stop=should_stop,
+                   executor=jobs.executor())
     bar.done("sweep finished; minima, centers and rows are in the cache")
     _sweep_store()[(lc.spec_json(exp), field, tuple(map(str, values)), spec, mode, align)] = res
     return res

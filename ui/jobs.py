@@ -7,6 +7,7 @@ this module caches the timing probe per server, renders estimates, and feeds the
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable, Sequence
@@ -20,6 +21,21 @@ from landscape_core.evaluate import resolve_device
 
 
 log = logging.getLogger("landscape_explorer.ui")
+DASK_ENV = "LANDSCAPE_DASK_ADDRESS"        # a cluster named by whoever starts the server
+EXECUTORS = {"serial": "this process", "local": "local worker processes (one per core)",
+             **({"dask": f"the Dask cluster at {os.environ[DASK_ENV]}"} if os.environ.get(DASK_ENV) else {})}
+
+
+@st.cache_resource(show_spinner="Starting the workers…")
+def _executor(name: str):
+    from landscape_core.executor import make_executor
+    return make_executor(name, workers=os.cpu_count() or 1, address=os.environ.get(DASK_ENV))
+
+
+def executor():
+    """The executor the selection asks for (None: run in this process, as before)."""
+    name = st.session_state.get("sel.executor", "serial")
+    return None if name not in EXECUTORS or name == "serial" else _executor(name)
 configure_threads = cost.configure_threads
 device_label = cost.device_label
 

@@ -24,7 +24,7 @@ from landscape_core.refs import load_minimum
 from landscape_core.training import minimum_key, store_minimum
 
 from .errors import plain
-from .jobs import StageProgress, start_job
+from .jobs import StageProgress, executor, start_job
 
 
 def cache_root() -> str:
@@ -116,8 +116,15 @@ def train_missing(exp: lc.Experiment, page: str, should_stop: Callable[[], bool]
     if not seeds:
         return 0
     start_job(page)
-    bar = StageProgress([f"minimum {k + 1}/{len(seeds)} (seed {s})" for k, s in enumerate(seeds)])
     cache = DiskCache(cache_root())
+    ex = executor()
+    if ex is not None:                          # all seeds as parallel units, one progress bar
+        bar = StageProgress([f"{len(seeds)} minima on {ex.describe()}"])
+        lc.train_minima(exp.model, exp.data, exp.train, seeds=seeds, cache=cache, executor=ex,
+                        progress=bar.stage(0), should_stop=should_stop)
+        bar.done(f"trained {len(seeds)} minima; stored in the cache")
+        return len(seeds)
+    bar = StageProgress([f"minimum {k + 1}/{len(seeds)} (seed {s})" for k, s in enumerate(seeds)])
     for i, seed in enumerate(seeds):
         stage = bar.stage(i)
         lc.train_minima(exp.model, exp.data, exp.train, seeds=[seed], cache=cache,

@@ -19,6 +19,7 @@ from landscape_core.data import dataset_shape
 from landscape_core.recipes import BARRIER_RECIPE, CENTER_RECIPES, recipe_spec
 
 from .errors import guarded, plain
+from . import jobs
 from .jobs import configure_threads, device_label, model_size
 
 PRESET_NOTES = {
@@ -41,7 +42,7 @@ QUERY_NAMES = {"preset": "preset", "data.name": "data", "data.n_train": "n_train
                "train.batch_size": "bs", "train.weight_decay": "wd",
                "center.recipe": "recipe", "center.epochs": "c_epochs", "center.lr": "c_lr",
                "center.lam": "c_lam", "center.seed": "c_seed", "uploads": "up", "user_model": "user",
-               "align": "align"}
+               "align": "align", "executor": "exec"}
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -85,7 +86,7 @@ def _flat(exp: lc.Experiment, preset_name: str, recipe: str = BARRIER_RECIPE) ->
             "train.weight_decay": float(exp.train.weight_decay),
             "center.recipe": recipe, "center.epochs": spec.epochs, "center.lr": float(spec.lr),
             "center.lam": float(spec.lam), "center.seed": spec.seed, "uploads": "", "user_model": 0,
-            "align": "none"}
+            "align": "none", "executor": "serial"}
 
 
 def _int_list(text: str, what: str) -> tuple:
@@ -179,6 +180,10 @@ def _init_selection() -> None:
     _load(defaults)
     for field, q in QUERY_NAMES.items():
         if q not in qp or field in ("preset", "center.recipe"):
+            continue
+        if field == "executor" and qp[q] not in jobs.EXECUTORS:
+            notes.append(f"Ignored the link's executor {plain(qp[q][:20])}: expected one of "
+                         f"{', '.join(jobs.EXECUTORS)}.")
             continue
         if field == "align" and qp[q] not in ALIGN_CHOICES:
             notes.append(f"Ignored the link's alignment {plain(qp[q][:20])}: expected one of "
@@ -293,6 +298,10 @@ def sidebar() -> tuple[lc.Experiment, lc.CenterSpec, tuple]:
             help="Hidden units can be reordered without changing the function: with an alignment, "
                  "the pages also show every barrier after matching the second network's units to "
                  "the first's (Git Re-Basin), and with REPAIR.")
+    _widget(sb, "selectbox", "executor", "Run minima and sweeps on", options=list(jobs.EXECUTORS),
+            format_func=jobs.EXECUTORS.get,
+            help="Independent minima and sweep values run as parallel units; the cluster is the "
+                 "one whoever started this server named ($LANDSCAPE_DASK_ADDRESS), never a link.")
     with sb.expander("Center θ* recipe (fold-lines, star)"):
         _widget(st, "selectbox", "center.recipe", "Recipe", options=list(CENTER_RECIPES),
                 on_change=lambda: _load_recipe(st.session_state["sel.center.recipe"]),
