@@ -143,6 +143,39 @@ def run_probe(name, args, data):
             "train_s": t_train, "wall_s": time.perf_counter() - t0}
 
 
+def full_midpoints(cache_dir, out):
+    """The 10 direct-segment midpoints of the ``reproduce table1 --full`` minima, read from that
+    run's cache (nothing is trained; raises if the minima are not cached yet)."""
+    from landscape_core import DiskCache
+    from landscape_core.evaluate import evaluators_for
+    from landscape_core.models import build_model
+    from landscape_core.reproduce import runner
+    from landscape_core.training import train_minima
+    t0 = time.perf_counter()
+    exp = runner.full_experiment("table1", "mnist-fnn")[0]
+    cache = DiskCache(cache_dir)
+    if len(cache.list("minimum")) < len(exp.seed_list):       # never train here
+        raise SystemExit(f"the --full minima are not all in {cache_dir} yet")
+    ms = train_minima(exp.model, exp.data, exp.train, seeds=exp.seed_list, device="cpu", cache=cache)
+    tr, te = evaluators_for(build_model(exp.model), load_dataset(exp.data), device="cpu")
+    pairs = list(itertools.combinations(range(len(ms)), 2))
+    pts = torch.stack([0.5 * (ms[a].theta + ms[b].theta) for a, b in pairs])
+    r, q = tr.evaluate(pts), te.evaluate(pts)
+    res = {"pairs": pairs, "train_loss": [float(v) for v in r.loss],
+           "train_acc": [float(v) for v in r.accuracy], "test_loss": [float(v) for v in q.loss],
+           "test_acc": [float(v) for v in q.accuracy],
+           "feet": [{"seed": m.seed, "train_loss": m.train_loss, "train_acc": m.train_acc,
+                     "test_acc": m.test_acc} for m in ms], "wall_s": time.perf_counter() - t0}
+    print(f"--full minima ({len(ms)}, all 60k images): direct-segment midpoints keep "
+          f"{100 * np.mean(res['train_acc']):.2f}% train accuracy on average "
+          f"({100 * min(res['train_acc']):.1f}-{100 * max(res['train_acc']):.1f}%), train loss "
+          f"{np.mean(res['train_loss']):.3f}; test accuracy {100 * np.mean(res['test_acc']):.2f}%")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(res, indent=1, default=float))
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
@@ -152,8 +185,13 @@ def main(argv=None):
     p.add_argument("--n-points", type=int, default=21)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="test-artifacts/probe_segment_gap.json")
+    p.add_argument("--full-midpoints", metavar="CACHE_DIR",
+                   help="instead of the probes: the direct-segment midpoints of the "
+                        "`reproduce table1 --full` minima cached in CACHE_DIR")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.full_midpoints:
+        return full_midpoints(args.full_midpoints, args.out)
     d = load_dataset(DataSpec("mnist", n_train=args.n_train))
     data = (d.X_train.reshape(len(d.X_train), -1), d.y_train, d.X_test.reshape(len(d.X_test), -1),
             d.y_test)
