@@ -331,7 +331,7 @@ def test_table1_full_is_accepted_and_names_the_papers_recipe(tmp_path, capsys):
     assert args.full and not args.quick
     body, centers = reproduce.prepare("table1", full=True)
     s = body["settings"]
-    assert list(centers) == ["paper-recipe"] and centers["paper-recipe"].recipe == "paper"
+    assert list(centers) == ["paper-recipe", "fast-recipe"] and centers["paper-recipe"].recipe == "paper"
     assert s["centers"]["paper-recipe"]["changes"] == {}
     assert s["centers"]["paper-recipe"]["spec"] == spec_dict(recipes.recipe_spec("paper"))
     assert s["centers"]["paper-recipe"]["spec"]["epochs"] == 200
