@@ -8,7 +8,7 @@ returns only that key; the parent then reads the results from the cache by key. 
 result is already in the cache is not run, and a unit that finds its result there when it
 starts (another worker finished it) returns at once, so a finished unit is never recomputed.
 
-- ``SerialExecutor``: the units one after another in this process (today's numbers exactly).
+- ``SerialExecutor``: the units one after another in this process (today's numbers).
 - ``LocalExecutor(workers=N)``: a ``concurrent.futures.ProcessPoolExecutor`` ("spawn"); one
   worker per GPU when there are several (each pinned to its device through
   ``CUDA_VISIBLE_DEVICES``), else N CPU workers with one torch thread each. No dependency.
@@ -18,14 +18,16 @@ starts (another worker finished it) returns at once, so a finished unit is never
   distributed`` (``requirements-cluster.txt``); started with ``dask scheduler`` /
   ``dask worker`` (README, "Beyond one machine").
 
-``journal``: a folder where every unit that actually computes drops ``<kind>-<key>-<pid>-
-<nonce>-<host>.start`` before and ``... .done`` after its work (for audits and tests).
+``journal``: a folder where every computing unit drops ``<kind>-<key>-...start`` and ``.done``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
@@ -227,6 +229,18 @@ def _init_worker(devices, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def _plain_main():
+    """Hide ``__main__`` while workers start: "spawn" re-runs it in each worker, and inside
+    Streamlit it is the page being shown (its script runner installs the page there)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _gpu_count() -> int:
     import torch
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -268,7 +282,8 @@ class LocalExecutor(Executor):
     def _run(self, units, should_stop):
         from concurrent.futures import FIRST_COMPLETED, wait
         pool = self._executor()
-        pending = {pool.submit(run_unit, u, self.journal): u for u in units}
+        with _plain_main():                        # workers start here ("spawn")
+            pending = {pool.submit(run_unit, u, self.journal): u for u in units}
         try:
             while pending:
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)

@@ -12,6 +12,17 @@ TINY_TRAIN = TrainSpec("adam", lr=1e-2, batch_size=100, epochs=15)
 
 
 @pytest.fixture(autouse=True)
+def main_module_restored():
+    """Streamlit's AppTest runs a page as ``__main__`` and leaves it in ``sys.modules``; processes
+    started later with "spawn" (process pools, Dask workers) would then re-run that page on
+    start. Every test gets the session's own ``__main__`` back."""
+    import sys
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
 def tmp_cache(tmp_path, monkeypatch):
     """Every test gets its own empty cache folder (also seen by code that uses the default)."""
     root = tmp_path / "cache"

@@ -446,9 +446,7 @@ def test_alignment_lens_on_paths_star_and_sweep(tmp_path, monkeypatch, trained_c
 def test_sweep_page_on_local_workers_equals_the_serial_sweep(tmp_path, monkeypatch):
     """exec=local (the sidebar's executor, from the link): the page's sweep runs its values as
     units in worker processes and shows the rows a serial run in another cache computes."""
-    import sys
     from landscape_core.recipes import recipe_spec
-    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)   # spawned workers
     at = ok(app("pages/5_Geodesic_vs_width.py", tmp_path / "page", monkeypatch, minima=2, epochs=2,
                 exec="local", state={"sweep.values.model.width": "6,10"}))
     table = at.dataframe[-1].value
