@@ -2,11 +2,10 @@
 Dask cluster, with the content-addressed disk cache as the meeting point.
 
 A unit of work is one minimum (specs + seed), one sweep value, or one center (a spec + the keys
-of its feet). Each unit is pure and idempotent: it is named by the cache key of its result,
-a worker computes it into the shared ``DiskCache`` (a folder every worker can reach) and
-returns only that key; the parent then reads the results from the cache by key. A unit whose
-result is already in the cache is not run, and a unit that finds its result there when it
-starts (another worker finished it) returns at once, so a finished unit is never recomputed.
+of its feet), pure and named by its result's cache key: a worker computes it into the shared
+``DiskCache`` (a folder every worker can reach) and returns the key; the parent reads results
+by key. A unit already cached is not run, and one whose result appears while it starts returns
+at once, so a finished unit is never recomputed.
 
 - ``SerialExecutor``: the units one after another in this process (today's numbers).
 - ``LocalExecutor(workers=N)``: a ``concurrent.futures.ProcessPoolExecutor`` ("spawn"); one
