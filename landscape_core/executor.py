@@ -11,11 +11,9 @@ at once, so a finished unit is never recomputed.
 - ``LocalExecutor(workers=N)``: a ``concurrent.futures.ProcessPoolExecutor`` ("spawn"); one
   worker per GPU when there are several (each pinned to its device through
   ``CUDA_VISIBLE_DEVICES``), else N CPU workers with one torch thread each. No dependency.
-- ``DaskExecutor(address)``: the units as Dask tasks keyed by their cache keys (one task per
-  key, deduplicated by the scheduler, not by file locks), ``retries=2``; a worker that dies
-  loses only its unit, which the scheduler runs again elsewhere. Needs ``pip install dask
-  distributed`` (``requirements-cluster.txt``); started with ``dask scheduler`` /
-  ``dask worker`` (README, "Beyond one machine").
+- ``DaskExecutor(address)``: Dask tasks keyed by cache keys (one task per key, deduplicated by
+  the scheduler, not file locks), ``retries=2``: a dead worker loses only its unit. Needs
+  ``requirements-cluster.txt``; see README, "Beyond one machine".
 
 ``journal``: a folder where every computing unit drops ``<kind>-<key>-...start`` and ``.done``.
 """
