@@ -220,6 +220,10 @@ def test_reading_the_published_results_names_every_recipe():
     from landscape_core.center import CenterSpec
     expected = {f"measured, {recipes.describe(CenterSpec(**{k: v for k, v in r['center_spec'].items() if k != '__type__'}))}"
                 for r in specs.values()}
+    if "table1-full" in res:                    # the full-data run's rows are labelled apart
+        full = res["table1-full"]["results"]["recipes"]
+        expected |= {f"measured, {recipes.describe(CenterSpec(**{k: v for k, v in r['center_spec'].items() if k != '__type__'}))} (full data)"
+                     for r in full.values()}
     assert set(t1["MNIST FNN"]) == expected
     quoted = [k for k in t2["FNN+MNIST"] if k.endswith("(quoted)")]
     sel = res["table2"]["results"]["selected"]["lam"]

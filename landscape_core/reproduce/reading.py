@@ -124,6 +124,8 @@ def reproduce_tables(results) -> tuple[dict, dict]:
         body = r.get("results") or {}
         settings = r.get("settings") or {}
         quick = " (quick test run)" if settings.get("quick") else ""
+        if name.endswith("-full"):                  # the same column on all the data: its own rows
+            quick += " (full data)"
         if name.startswith("table1"):
             for recipe, rec in (body.get("recipes") or {}).items():
                 label = rec.get("center_recipe") or center_label(rec.get("center_spec")) or recipe
