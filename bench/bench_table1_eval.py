@@ -5,7 +5,7 @@ the 10 direct segments and the 10 fold-lines (feet -> center -> feet) on all 60,
 images: 20 paths of 42 points (segments: 42 points; fold-lines: 21 per leg). This script
 
 1. evaluates those 20 paths with the engine (``paths.linear_path`` / ``fold_line_path``, as
-   ``star.star_report`` does; the engine's first-layer shortcut computes W x once per image
+   ``star.star_report`` did before it assembled fold-lines from spokes; the engine's first-layer shortcut computes W x once per image
    for the 2-3 path vertices and mixes the products per point);
 2. times a naive per-point loop (``vector_to_parameters`` into the model, one full forward
    pass over the 60,000 images per point) on a subset of the points and scales it up to all
@@ -147,8 +147,8 @@ and their center, every point on all {X.shape[0]:,} MNIST training images: {n_po
 
 | evaluation | points | wall time | CPU time | per point (wall) |
 |---|---|---|---|---|
-| engine, the 20 paths as `star_report` evaluates them (`linear_path` / `fold_line_path`, first-layer shortcut) | {n_points} | **{engine_s:.0f} s** | {engine_cpu:.0f} s | {1e3 * engine_s / n_points:.0f} ms |
-| engine, distinct points only (10 segments + the 5 spokes that are the fold-lines' legs; same numbers) | {dedup_points} | **{dedup_s:.0f} s** | {dedup_cpu:.0f} s | {1e3 * dedup_s / dedup_points:.0f} ms |
+| engine, all 20 paths evaluated point by point (`linear_path` / `fold_line_path`, first-layer shortcut) | {n_points} | **{engine_s:.0f} s** | {engine_cpu:.0f} s | {1e3 * engine_s / n_points:.0f} ms |
+| engine, distinct points only, as `star_report` now evaluates them (10 segments + 5 spokes; fold-lines assembled from the spokes; same numbers) | {dedup_points} | **{dedup_s:.0f} s** | {dedup_cpu:.0f} s | {1e3 * dedup_s / dedup_points:.0f} ms |
 | naive per-point loop (`vector_to_parameters` + full forward), {len(pts)} points timed, scaled to {n_points} | {n_points} | {scaled:.0f} s ({scaled / 60:.1f} min) | {per_point_cpu * n_points:.0f} s | {1e3 * per_point:.0f} ms |
 | naive / engine (20 paths) | | {scaled / engine_s:.1f}x | {per_point_cpu * n_points / engine_cpu:.1f}x | |
 
